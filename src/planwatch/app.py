@@ -1,0 +1,173 @@
+"""Composition root: settings -> storage, collectors, scheduler, HTTP; owns their lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+
+from planwatch import __version__
+from planwatch.clock import utcnow
+from planwatch.config import loader
+from planwatch.config.settings import Settings
+from planwatch.errors import ConfigError
+from planwatch.jobs import specs
+from planwatch.jobs.deps import JobDeps
+from planwatch.model.jobs import JobRun, Worker, WorkerStatus
+from planwatch.runtime import RuntimeState
+from planwatch.scheduling.backoff import RetryPolicy
+from planwatch.scheduling.breaker import BreakerBoard
+from planwatch.scheduling.runner import Scheduler
+from planwatch.storage import alerts, job_runs, targets, workers
+from planwatch.storage.engine import Storage
+
+log = structlog.get_logger("planwatch.app")
+
+
+class StorageRecorder:
+    """Records every job run in job_runs (called from a worker thread by the scheduler)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def started(self, run: JobRun) -> int:
+        return job_runs.start(self.storage, run)
+
+    def finished(self, run_id: int, run: JobRun) -> None:
+        job_runs.finish(
+            self.storage, run_id, status=run.status, result_status=run.result_status,
+            completed_at=run.completed_at or utcnow(), duration_ms=run.duration_ms or 0.0,
+            message=run.message, error=run.error, data=run.data, retry_count=run.retry_count,
+            next_retry_at=run.next_retry_at,
+        )
+
+
+def open_storage(settings: Settings) -> Storage:
+    """Open and migrate the storage database (blocking)."""
+    storage = Storage.open(settings.storage_url.reveal())
+    storage.migrate()
+    return storage
+
+
+@dataclass
+class App:
+    """One worker: scheduler + jobs + HTTP server on one event loop."""
+
+    settings: Settings
+    config_path: str | None = None
+    one_shot: bool = False  # CLI --once commands: no worker registration, no HTTP
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    state: RuntimeState = field(default_factory=RuntimeState)
+
+    def __post_init__(self) -> None:
+        self.stop_event = asyncio.Event()
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> App:
+        await self._stack.__aenter__()
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        s = self.settings
+        sched = s.scheduling
+        executor = ThreadPoolExecutor(max_workers=sched.max_parallel_targets + 4,
+                                      thread_name_prefix="planwatch")
+        self._stack.callback(executor.shutdown, wait=False, cancel_futures=True)
+        loop = asyncio.get_running_loop()
+        self.storage = await loop.run_in_executor(executor, open_storage, s)
+        self._stack.callback(self.storage.close)
+        await loop.run_in_executor(executor, targets.sync, self.storage, s.targets, utcnow())
+        self.deps = JobDeps(
+            settings=s, storage=self.storage, state=self.state,
+            breakers=BreakerBoard.from_settings(sched),
+            executor=executor, worker_id=self.instance_id,
+        )
+        self._stack.callback(self.deps.close_collectors)
+        if not self.one_shot:
+            await loop.run_in_executor(executor, self._register)
+            self._stack.push_async_callback(self._mark_stopped)
+        self.scheduler = Scheduler(
+            specs.build(self.deps), recorder=StorageRecorder(self.storage),
+            retry=RetryPolicy.from_settings(sched.backoff),
+            max_consecutive_failures=sched.max_consecutive_failures,
+            worker_id=self.instance_id, jitter=sched.jitter,
+            group_limits={"targets": sched.max_parallel_targets},
+        )
+
+    def _register(self) -> None:
+        hb = self.settings.scheduling.jobs["heartbeat"].interval or timedelta(seconds=15)
+        now = utcnow()
+        workers.register(
+            self.storage,
+            Worker(
+                instance_id=self.instance_id,
+                name=self.settings.worker_name or socket.gethostname(),
+                host=socket.gethostname(), pid=os.getpid(), version=__version__,
+                environment=self.settings.environment, status=WorkerStatus.RUNNING,
+                started_at=now, last_heartbeat=now, config_digest=self.settings.digest,
+            ),
+            stale_after=hb * 4,
+        )
+        log.info("worker.started", worker=self.instance_id, storage=self.storage.url_safe,
+                 targets=len(self.settings.targets))
+
+    async def _mark_stopped(self) -> None:
+        try:
+            await asyncio.to_thread(
+                workers.set_status, self.storage, self.instance_id, WorkerStatus.STOPPED, utcnow()
+            )
+        except Exception as exc:  # storage down at shutdown: nothing more we can do
+            log.warning("worker.stop_unrecorded", error=str(exc))
+        log.info("worker.stopped", worker=self.instance_id)
+
+    def reload(self) -> None:
+        """Re-read the config; apply it if valid, keep the running one otherwise."""
+        try:
+            new = loader.load(self.config_path)
+        except ConfigError as exc:
+            log.error("config.reload_rejected", problems=[f"{p}: {m}" for p, m in exc.problems])
+            return
+        self.settings = self.deps.settings = new
+        self.deps.close_collectors()
+        self.scheduler.replace_specs(specs.build(self.deps))
+        targets.sync(self.storage, new.targets, utcnow())
+        log.info("config.reloaded", targets=len(new.targets), digest=new.digest[:12])
+
+    async def run(self) -> None:
+        """Run until `stop_event` is set: scheduler and (if enabled) the HTTP server."""
+        from planwatch.web.server import serve
+
+        tasks = [asyncio.create_task(self.scheduler.run(self.stop_event), name="scheduler")]
+        if self.settings.http.enabled:
+            tasks.append(asyncio.create_task(serve(self, self.stop_event), name="http"))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                if t.exception():
+                    raise t.exception()  # type: ignore[misc]
+        finally:
+            self.stop_event.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def alert_counts(self) -> dict[tuple[str, str], int]:
+        """Active alerts by (kind, severity), for /metrics."""
+        counts: dict[tuple[str, str], int] = {}
+        for a in alerts.list_alerts(self.storage, status="open", limit=100_000):
+            key = (a.kind.value, a.severity.value)
+            counts[key] = counts.get(key, 0) + 1
+        return counts

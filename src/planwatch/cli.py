@@ -1,0 +1,234 @@
+"""`planwatch` command line: parse -> delegate -> print. Exit 2 on invalid config, 1 on errors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from planwatch import __version__, logs, render, views
+from planwatch.clock import utcnow
+from planwatch.config import loader
+from planwatch.config import secrets as secret_box
+from planwatch.config.settings import Settings
+from planwatch.errors import ConfigError, PlanwatchError
+from planwatch.model.jobs import ResultStatus
+
+EPILOG = "Configuration: -c PATH, else $PLANWATCH_CONFIG, else ./planwatch.yaml, else defaults."
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = loader.load(args.config)
+    logs.configure(args.log_level or settings.logging.level, settings.logging.format)
+    return settings
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    print(f"configuration OK: {len(s.targets)} target(s), {len(s.checks)} check(s), "
+          f"storage {render.safe_url(s.storage_url.reveal())}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from planwatch.app import open_storage
+
+    storage = open_storage(_settings(args))
+    print(f"storage {storage.url_safe} is at the current schema")
+    storage.close()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from planwatch import daemon
+
+    return asyncio.run(daemon.run(_settings(args), args.config))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from planwatch import demo
+
+    logs.configure(args.log_level or "warning", None)
+    return demo.main(serve_seconds=args.serve, port=args.port)
+
+
+def _once(args: argparse.Namespace, names: Callable[[Settings], list[str]]) -> int:
+    from planwatch import daemon
+
+    settings = _settings(args)
+    outcomes = asyncio.run(daemon.run_once(settings, names(settings), pause=args.pause))
+    failed = 0
+    for name, outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            failed += 1
+            print(f"{name}: FAILED: {outcome}")
+        else:
+            failed += outcome.result_status is ResultStatus.ERROR
+            print(f"{name}: {outcome.result_status.value}: {outcome.message}")
+    return 1 if failed else 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    def names(s: Settings) -> list[str]:
+        chosen = [t.name for t in s.targets if t.enabled and args.target in (None, t.name)]
+        if not chosen:
+            raise PlanwatchError(f"no enabled target named {args.target!r}")
+        return [f"collection:{n}" for n in chosen]
+
+    return _once(args, names)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    jobs = ["baseline_rebuild"] if args.rebuild_baselines else []
+    return _once(args, lambda s: [*jobs, "analysis"])
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from planwatch.app import open_storage
+
+    return open_storage(_settings(args))
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from planwatch.alerting import actions
+    from planwatch.storage import alerts
+
+    st = _open(args)
+    if args.action in ("ack", "resolve"):
+        if args.id is None:
+            raise PlanwatchError(f"usage: planwatch alerts {args.action} ID [--comment TEXT]")
+        changed = actions.acknowledge if args.action == "ack" else actions.resolve
+        a = changed(st, args.id, actor=f"cli:{getpass.getuser()}", comment=args.comment or "")
+        print(f"alert {a.id} is now {a.status.value}")
+        return 0
+    found = alerts.list_alerts(st, status=args.status, limit=args.limit)
+    if args.json:
+        _print_json([views.alert(a) for a in found])
+    else:
+        print(render.alerts_table(found))
+    return 0
+
+
+def cmd_queries(args: argparse.Namespace) -> int:
+    from planwatch.storage import queries
+
+    st = _open(args)
+    now = utcnow()
+    top = queries.top(st, target=args.target, since=now - args.since, until=now, limit=args.limit)
+    if args.json:
+        _print_json([views.query(q) for q in top])
+    else:
+        print(render.queries_table(top))
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    from planwatch.storage import workers
+
+    found = workers.list_all(_open(args))
+    if args.json:
+        _print_json([views.worker(w) for w in found])
+    else:
+        print(render.workers_table(found))
+    return 0
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    if args.secrets_cmd == "generate-key":
+        print(secret_box.generate_key())
+        return 0
+    key = secret_box.load_key(dict(os.environ))
+    if key is None:
+        raise PlanwatchError("set PLANWATCH_SECRET_KEY or PLANWATCH_SECRET_KEY_FILE first "
+                             "(create a key with: planwatch secrets generate-key)")
+    plaintext = args.value if args.value is not None else sys.stdin.readline().rstrip("\n")
+    print(secret_box.encrypt(plaintext, key))
+    return 0
+
+
+def _duration(text: str) -> timedelta:
+    from planwatch.config.durations import parse_duration
+
+    return parse_duration(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="planwatch", epilog=EPILOG,
+        description="Watch databases for query performance regressions and plan changes.",
+    )
+    p.add_argument("--version", action="version", version=f"planwatch {__version__}")
+    p.add_argument("-c", "--config", help="path of the YAML configuration file")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> Any:
+        sp = sub.add_parser(name, help=help_, description=help_, epilog=EPILOG)
+        sp.set_defaults(func=fn)
+        return sp
+
+    add("run", cmd_run, "run the worker: scheduler, jobs and HTTP server, until SIGTERM/SIGINT")
+    d = add("demo", cmd_demo, "start a throwaway PostgreSQL, break a query's plan, detect it")
+    d.add_argument("--serve", type=int, default=0, metavar="SECONDS",
+                   help="keep serving /health and /metrics this long after detection")
+    d.add_argument("--port", type=int, default=0, help="HTTP port (default: a free port)")
+    add("migrate", cmd_migrate, "create or upgrade the storage schema")
+    add("check-config", cmd_check_config, "validate the configuration and report every problem")
+    c = add("collect", cmd_collect, "collect statistics now (two polls --pause apart)")
+    c.add_argument("--once", action="store_true", required=True, help="run once and exit")
+    c.add_argument("--target", help="only this target")
+    c.add_argument("--pause", type=_duration, default=timedelta(seconds=10),
+                   help="time between the two polls that make one interval [10s]")
+    a = add("analyze", cmd_analyze, "run regression analysis now")
+    a.add_argument("--once", action="store_true", required=True, help="run once and exit")
+    a.add_argument("--rebuild-baselines", action="store_true",
+                   help="rebuild baselines before analysing")
+    a.set_defaults(pause=timedelta(0))
+    al = add("alerts", cmd_alerts, "list alerts")
+    al.add_argument("action", nargs="?", choices=["list", "ack", "resolve"], default="list")
+    al.add_argument("id", nargs="?", type=int, help="alert id for ack/resolve")
+    al.add_argument("--comment", help="comment recorded in the alert's audit trail")
+    al.add_argument("--status", default="open",
+                    choices=["open", "all", "pending", "acknowledged", "resolved"])
+    al.add_argument("--limit", type=int, default=200)
+    al.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
+    q = add("queries", cmd_queries, "top queries by total time, with plan changes")
+    q.add_argument("--target")
+    q.add_argument("--since", type=_duration, default=timedelta(hours=24),
+                   help="look back this far [24h]")
+    q.add_argument("--limit", type=int, default=25)
+    q.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
+    w = add("workers", cmd_workers, "list workers and their heartbeats")
+    w.add_argument("--json", action="store_true")
+    s = add("secrets", cmd_secrets, "encrypt a secret for the config (enc:...)")
+    s.add_argument("secrets_cmd", choices=["encrypt", "generate-key"])
+    s.add_argument("value", nargs="?", help="plaintext (default: read one line from stdin)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"planwatch: {exc}", file=sys.stderr)
+        return 2
+    except PlanwatchError as exc:
+        print(f"planwatch: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

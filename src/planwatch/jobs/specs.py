@@ -1,0 +1,33 @@
+"""Turn settings into the scheduler's job specs (one collection job per enabled target)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+
+from planwatch.jobs import analysis, baselines, collection, heartbeat
+from planwatch.jobs.deps import JobDeps
+from planwatch.scheduling.runner import JobSpec
+
+
+def build(deps: JobDeps) -> list[JobSpec]:
+    jobs = deps.settings.scheduling.jobs
+    specs = [
+        JobSpec(
+            kind="collection", name=f"collection:{t.name}", settings=jobs["collection"],
+            func=partial(collection.collect, deps, t.name), target=t.name, group="targets",
+            timeout=t.command_timeout * 2 + t.connect_timeout,
+        )
+        for t in deps.settings.targets
+        if t.enabled and t.engine in ("postgresql",)
+    ]
+    specs += [
+        JobSpec(kind="analysis", name="analysis", settings=jobs["analysis"],
+                func=partial(analysis.analyze, deps), timeout=timedelta(minutes=5)),
+        JobSpec(kind="baseline_rebuild", name="baseline_rebuild",
+                settings=jobs["baseline_rebuild"], func=partial(baselines.rebuild, deps),
+                timeout=timedelta(hours=1)),
+        JobSpec(kind="heartbeat", name="heartbeat", settings=jobs["heartbeat"],
+                func=partial(heartbeat.heartbeat, deps), timeout=timedelta(seconds=30)),
+    ]
+    return [s for s in specs if s.settings.enabled]

@@ -1,0 +1,62 @@
+"""Alerts and the audit trail of what happened to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from planwatch.model.findings import Severity
+
+
+class AlertKind(StrEnum):
+    REGRESSION = "regression"
+    HOTSPOT = "hotspot"
+    CHECK = "check"
+    HEALTH = "health"
+
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert as stored; `dedup_key` = kind + target + database + subject."""
+
+    id: int | None
+    dedup_key: str
+    kind: AlertKind
+    status: AlertStatus
+    severity: Severity
+    target: str
+    database: str | None
+    subject: str  # query id / check name + labels / health component
+    title: str
+    query_id: str | None = None
+    query_text: str | None = None
+    plan_changed: bool | None = None
+    baseline_ms: float | None = None
+    current_ms: float | None = None
+    ratio: float | None = None
+    opened_at: datetime | None = None
+    updated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    normal_windows: int = 0  # consecutive normal evaluations, for auto-resolution
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One line of an alert's audit trail (opened, updated, resolved, acknowledged, ...)."""
+
+    alert_id: int
+    at: datetime
+    event: str
+    actor: str
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

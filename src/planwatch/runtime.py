@@ -1,0 +1,41 @@
+"""Live, in-memory state of one worker that health checks and /metrics read at request time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from planwatch.model.findings import Hotspot
+from planwatch.model.samples import CollectorHealth, QueryRef
+
+
+@dataclass
+class TargetState:
+    name: str
+    up: bool | None = None  # None until the first collection
+    last_error: str | None = None
+    last_success: datetime | None = None
+    last_attempt: datetime | None = None
+    last_duration_s: float = 0.0
+    health: CollectorHealth | None = None
+    fatal: bool = False  # misconfigured (extension missing, bad credentials): retrying won't help
+
+
+@dataclass
+class RuntimeState:
+    """Counters and per-target state; mutated by jobs on the event loop thread only."""
+
+    targets: dict[str, TargetState] = field(default_factory=dict)
+    counters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (metric, label) -> n
+    top_sets: dict[str, dict[str, set[QueryRef]]] = field(default_factory=dict)
+    hotspots: dict[str, list[Hotspot]] = field(default_factory=dict)
+    baselines_built_at: dict[str, datetime] = field(default_factory=dict)
+    storage_ok: bool = True
+    storage_error: str | None = None
+
+    def target(self, name: str) -> TargetState:
+        return self.targets.setdefault(name, TargetState(name))
+
+    def count(self, metric: str, label: str = "", n: int = 1) -> None:
+        self.counters[(metric, label)] += n

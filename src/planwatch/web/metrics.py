@@ -1,0 +1,112 @@
+"""Prometheus metrics collected at scrape time from the worker's live state (private registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from planwatch.app import App
+
+
+class Name(StrEnum):
+    COLLECTIONS = "planwatch_collections"
+    SAMPLES = "planwatch_samples_written"
+    PLANS = "planwatch_plans_captured"
+    ANALYSES = "planwatch_analyses"
+    TARGET_UP = "planwatch_target_up"
+    COLLECTION_SECONDS = "planwatch_collection_duration_seconds"
+    JOB_RUNS = "planwatch_job_runs"
+    JOB_FAILURES = "planwatch_job_failures"
+    JOB_CONSECUTIVE_FAILURES = "planwatch_job_consecutive_failures"
+    JOB_SKIPPED = "planwatch_job_skipped_overlaps"
+    SCHEDULE_LAG = "planwatch_schedule_lag_seconds"
+    ALERTS_OPEN = "planwatch_alerts_open"
+    STORAGE_UP = "planwatch_storage_up"
+
+
+class StateCollector(Collector):
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._targets()
+        yield from self._counters()
+        yield from self._jobs()
+        yield from self._alerts()
+
+    def _targets(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(Name.TARGET_UP, "1 if the last collection succeeded",
+                               labels=["target"])
+        dur = GaugeMetricFamily(Name.COLLECTION_SECONDS, "Last collection duration",
+                                labels=["target"])
+        for name, ts in self.app.state.targets.items():
+            if ts.up is not None:
+                up.add_metric([name], 1.0 if ts.up else 0.0)
+                dur.add_metric([name], ts.last_duration_s)
+        yield up
+        yield dur
+
+    def _counters(self) -> Iterator[Metric]:
+        c = self.app.state.counters
+        coll = CounterMetricFamily(Name.COLLECTIONS, "Collections by outcome",
+                                   labels=["target", "outcome"])
+        samples = CounterMetricFamily(Name.SAMPLES, "Samples written", labels=["target"])
+        plans = CounterMetricFamily(Name.PLANS, "Plans captured", labels=["target"])
+        analyses = CounterMetricFamily(Name.ANALYSES, "Analysis runs")
+        for (metric, label), n in sorted(c.items()):
+            if metric == "collections":
+                target, outcome = label.split("|", 1)
+                coll.add_metric([target, outcome], n)
+            elif metric == "samples":
+                samples.add_metric([label], n)
+            elif metric == "plans":
+                plans.add_metric([label], n)
+        analyses.add_metric([], c[("analyses", "")])
+        yield from (coll, samples, plans, analyses)
+
+    def _jobs(self) -> Iterator[Metric]:
+        runs = CounterMetricFamily(Name.JOB_RUNS, "Job runs", labels=["job", "kind"])
+        fails = CounterMetricFamily(Name.JOB_FAILURES, "Failed job runs", labels=["job", "kind"])
+        consec = GaugeMetricFamily(Name.JOB_CONSECUTIVE_FAILURES, "Consecutive failures",
+                                   labels=["job", "kind"])
+        skipped = CounterMetricFamily(Name.JOB_SKIPPED, "Ticks skipped because still running",
+                                      labels=["job", "kind"])
+        for js in self.app.scheduler.states():
+            labels = [js.name, js.kind]
+            runs.add_metric(labels, js.runs)
+            fails.add_metric(labels, js.failures)
+            consec.add_metric(labels, js.consecutive_failures)
+            skipped.add_metric(labels, js.skipped_overlaps)
+        lag = GaugeMetricFamily(Name.SCHEDULE_LAG, "p99 delay between due time and start")
+        lag.add_metric([], self.app.scheduler.schedule_lag_p99())
+        yield from (runs, fails, consec, skipped, lag)
+
+    def _alerts(self) -> Iterator[Metric]:
+        g = GaugeMetricFamily(Name.ALERTS_OPEN, "Active alerts", labels=["kind", "severity"])
+        storage_up = GaugeMetricFamily(Name.STORAGE_UP, "1 if storage answered at scrape time")
+        try:
+            counts = self.app.alert_counts()
+            storage_up.add_metric([], 1.0)
+        except Exception:
+            counts = {}
+            storage_up.add_metric([], 0.0)
+        for (kind, severity), n in sorted(counts.items()):
+            g.add_metric([kind, severity], n)
+        yield g
+        yield storage_up
+
+
+def registry_for(app: App) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StateCollector(app))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,279 @@
+"""The MySQL/MariaDB collector against the throwaway MariaDB (never the machine's 3306 server).
+
+Each test works in its own schema and watches only that schema, so tests sharing the
+session server do not see each other's statements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pymysql
+import pytest
+
+from planwatch.collectors import base, mysql_session
+from planwatch.collectors.mysql import MysqlCollector
+from planwatch.config.settings import Secret, TargetSettings
+from planwatch.devtools import mariadbserver, pgcluster
+from planwatch.devtools.mariadbserver import MariaDbServer
+from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.model.samples import CollectionResult, QuerySample
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+STEP = timedelta(minutes=5)
+LOOKUP = "SELECT COUNT(*) FROM orders WHERE customer_id = {}"
+TOTALS = "SELECT SUM(total) FROM orders WHERE customer_id < {}"
+
+
+@pytest.fixture
+def shop(mariadb_server: MariaDbServer) -> Iterator[str]:
+    schema = f"shop_{uuid.uuid4().hex[:10]}"
+    mariadb_server.sql(f"CREATE DATABASE {schema}")
+    mariadb_server.sql(
+        "CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, total DECIMAL(10,2),"
+        " KEY orders_customer_idx (customer_id))", db=schema)
+    mariadb_server.sql(
+        "INSERT INTO orders SELECT seq, seq % 500, seq / 2 FROM seq_1_to_5000", db=schema)
+    mariadb_server.sql("ANALYZE TABLE orders", db=schema)
+    yield schema
+    mariadb_server.sql(f"DROP DATABASE IF EXISTS {schema}")
+
+
+def target(url: str, **kw: Any) -> TargetSettings:
+    return TargetSettings(name="maria", engine="mariadb", dsn=Secret(url), **kw)
+
+
+@pytest.fixture
+def collector_for(mariadb_server: MariaDbServer) -> Iterator[Any]:
+    made: list[MysqlCollector] = []
+
+    def make(schema: str, url: str | None = None, **kw: Any) -> MysqlCollector:
+        collector = base.create(target(url or mariadb_server.url(schema), **kw))
+        assert isinstance(collector, MysqlCollector)
+        made.append(collector)
+        return collector
+
+    yield make
+    for collector in made:
+        collector.close()
+
+
+def run(server: MariaDbServer, schema: str, template: str, values: list[int]) -> None:
+    with contextlib.closing(server.connect(schema)) as conn, conn.cursor() as cur:
+        for value in values:
+            cur.execute(template.format(value))
+
+
+def by_text(result: CollectionResult, known: dict[str, str]) -> dict[str, str]:
+    """Map normalized digest texts to digests, accumulating over polls."""
+    known.update({t.text: t.ref.query_id for t in result.texts})
+    return known
+
+
+def sample(result: CollectionResult, digest: str) -> QuerySample | None:
+    return next((s for s in result.samples if s.ref.query_id == digest), None)
+
+
+def digest_of(known: dict[str, str], fragment: str) -> str:
+    return next(d for text, d in known.items() if fragment in text)
+
+
+@contextlib.contextmanager
+def consumers(server: MariaDbServer, names: list[str], enabled: bool) -> Iterator[None]:
+    listed = ", ".join(f"'{n}'" for n in names)
+    server.sql(f"UPDATE performance_schema.setup_consumers SET ENABLED = "
+               f"'{'YES' if enabled else 'NO'}' WHERE NAME IN ({listed})")
+    try:
+        yield
+    finally:
+        server.sql(f"UPDATE performance_schema.setup_consumers SET ENABLED = "
+                   f"'{'NO' if enabled else 'YES'}' WHERE NAME IN ({listed})")
+
+
+def test_two_polls_give_call_deltas_per_digest(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    collector = collector_for(shop, plan_capture=False)
+    run(mariadb_server, shop, LOOKUP, [1, 2, 3])
+    first = collector.collect(T0)
+    assert first.health.first_poll and first.samples == ()
+    known = by_text(first, {})
+    run(mariadb_server, shop, LOOKUP, [4, 5])
+    run(mariadb_server, shop, TOTALS, [10, 20, 30, 40])
+    second = collector.collect(T0 + STEP)
+    known = by_text(second, known)
+    lookup = sample(second, digest_of(known, "`customer_id` = ?"))
+    totals = sample(second, digest_of(known, "`customer_id` < ?"))
+    assert lookup is not None and totals is not None
+    assert (lookup.calls, totals.calls) == (2, 4)
+    assert lookup.ref.database == shop and len(lookup.ref.query_id) == 32
+    assert lookup.ref.fingerprint and lookup.ref.fingerprint != totals.ref.fingerprint
+    assert lookup.interval_start == T0 and lookup.interval_end == T0 + STEP
+    assert lookup.total_ms > 0 and lookup.rows == 2
+    assert totals.extras.get("rows_examined", 0) > 0
+    assert second.health.max_entries and second.health.entries > 0
+    third = collector.collect(T0 + 2 * STEP)
+    assert sample(third, lookup.ref.query_id) is None  # nothing ran: no sample
+
+
+def test_own_statements_never_become_samples(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    collector = collector_for(shop, url=mariadb_server.url())  # no schema filter: all of them
+    run(mariadb_server, shop, LOOKUP, [1, 2])
+    known = by_text(collector.collect(T0), {})
+    run(mariadb_server, shop, LOOKUP, [3])
+    second = collector.collect(T0 + STEP)  # the plan capture (history read, USE, EXPLAIN) runs
+    known = by_text(second, known)
+    third = collector.collect(T0 + 2 * STEP)
+    known = by_text(third, known)
+    assert collector.explains >= 1
+    ours = [t for t in known if "performance_schema" in t or t.startswith(
+        ("EXPLAIN", "SHOW GLOBAL STATUS", "SET SESSION", "SELECT @@`version`"))]
+    assert ours == []
+    texts = {d: t for t, d in known.items()}
+    assert all(s.ref.query_id in texts for s in (*second.samples, *third.samples))
+    assert any("`customer_id` = ?" in texts[s.ref.query_id] for s in second.samples)
+
+
+def test_truncate_between_polls_gives_no_samples_and_reports_reset(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    collector = collector_for(shop, plan_capture=False)
+    run(mariadb_server, shop, LOOKUP, [1, 2, 3])
+    known = by_text(collector.collect(T0), {})
+    mariadb_server.sql("TRUNCATE TABLE performance_schema.events_statements_summary_by_digest")
+    run(mariadb_server, shop, LOOKUP, [4])
+    after = collector.collect(T0 + STEP)
+    assert after.samples == ()
+    assert after.health.reset and not after.health.restarted
+    run(mariadb_server, shop, LOOKUP, [5, 6])
+    resumed = collector.collect(T0 + 2 * STEP)
+    lookup = sample(resumed, digest_of(known, "`customer_id` = ?"))
+    assert lookup is not None and lookup.calls == 2
+    assert not resumed.health.reset
+
+
+def test_plan_captured_then_recaptured_after_drop_index(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    collector = collector_for(shop)
+    run(mariadb_server, shop, LOOKUP, [1])
+    first = collector.collect(T0)
+    known = by_text(first, {})
+    digest = digest_of(known, "`customer_id` = ?")
+    plan = next(p for p in first.plans if p.ref.query_id == digest)
+    assert plan.ref.database == shop
+    assert '"index":"orders_customer_idx"' in plan.plan_json and plan.raw.startswith("{")
+    mariadb_server.sql("DROP INDEX orders_customer_idx ON orders", db=shop)
+    run(mariadb_server, shop, LOOKUP, [2, 3])
+    collector.request_plans([plan.ref])
+    second = collector.collect(T0 + STEP)
+    again = next(p for p in second.plans if p.ref.query_id == digest)
+    assert again.plan_hash != plan.plan_hash
+    assert '"op":"ALL"' in again.plan_json
+    lookup = sample(second, digest)
+    assert lookup is not None and lookup.plan_hash == plan.plan_hash  # known before this poll
+    run(mariadb_server, shop, LOOKUP, [4])
+    third = collector.collect(T0 + 2 * STEP)
+    latest = sample(third, digest)
+    assert latest is not None and latest.plan_hash == again.plan_hash
+
+
+def test_without_history_consumers_no_plans_and_one_warning(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    collector = collector_for(shop)
+    with consumers(mariadb_server, ["events_statements_history_long",
+                                    "events_statements_history"], enabled=False):
+        run(mariadb_server, shop, LOOKUP, [1])
+        first = collector.collect(T0)
+        run(mariadb_server, shop, LOOKUP, [2])
+        second = collector.collect(T0 + STEP)
+    assert first.plans == () and second.plans == ()
+    assert any("events_statements_history_long" in w for w in first.health.warnings)
+    assert second.health.warnings == ()
+
+
+def test_digest_consumer_off_is_fatal_with_the_fix(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    collector = collector_for(shop)
+    with consumers(mariadb_server, ["statements_digest"], enabled=False), \
+            pytest.raises(CollectorError) as caught:
+        collector.collect(T0)
+    assert caught.value.fatal
+    assert "UPDATE performance_schema.setup_consumers SET ENABLED = 'YES'" in str(caught.value)
+    assert "'statements_digest'" in str(caught.value)
+
+
+def test_session_is_read_only_and_time_bounded(shop: str, collector_for: Any) -> None:
+    collector = collector_for(shop, command_timeout=timedelta(seconds=7))
+    conn = collector.connection()
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@session.max_statement_time AS t, @@session.tx_read_only AS ro")
+        row = cur.fetchone()
+        assert float(row["t"]) == 7.0 and int(row["ro"]) == 1
+        with pytest.raises(pymysql.err.MySQLError) as caught:
+            cur.execute(f"INSERT INTO {shop}.orders VALUES (999999, 1, 1)")
+        assert "READ ONLY" in str(caught.value).upper()
+        cur.execute(
+            "SELECT ATTR_VALUE AS v FROM performance_schema.session_connect_attrs "
+            "WHERE PROCESSLIST_ID = CONNECTION_ID() AND ATTR_NAME = 'program_name'")
+        assert cur.fetchone()["v"] == "planwatch"
+
+
+def test_bad_credentials_fail_clearly_without_the_password(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    mariadb_server.sql("CREATE USER IF NOT EXISTS 'pw_mon'@'127.0.0.1' IDENTIFIED BY 'right'")
+    url = f"mysql://pw_mon:Wr0ngPa55@127.0.0.1:{mariadb_server.port}/{shop}"
+    collector = collector_for(shop, url=url)
+    with pytest.raises(CollectorError) as caught:
+        collector.collect(T0)
+    assert caught.value.fatal and not isinstance(caught.value, TargetUnreachable)
+    message = str(caught.value)
+    assert "authentication failed for user pw_mon" in message and "Wr0ngPa55" not in message
+
+
+def test_unreachable_port_is_target_unreachable(collector_for: Any) -> None:
+    url = f"mysql://root:s3cret@127.0.0.1:{pgcluster.free_port()}/x"
+    collector = collector_for("x", url=url, connect_timeout=timedelta(seconds=2))
+    with pytest.raises(TargetUnreachable) as caught:
+        collector.collect(T0)
+    assert "127.0.0.1" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_missing_privilege_names_the_grant(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    mariadb_server.sql("CREATE USER IF NOT EXISTS 'pw_nopriv'@'127.0.0.1' IDENTIFIED BY 'pw'")
+    collector = collector_for(
+        shop, url=f"mysql://pw_nopriv:pw@127.0.0.1:{mariadb_server.port}/")
+    with pytest.raises(CollectorError) as caught:
+        collector.collect(T0)
+    assert caught.value.fatal
+    assert "GRANT SELECT ON performance_schema.* TO pw_nopriv" in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def server_without_ps() -> Iterator[MariaDbServer]:
+    with mariadbserver.running_server({"performance-schema": "OFF"}) as server:
+        yield server
+
+
+def test_performance_schema_off_is_fatal_with_the_setting(
+    server_without_ps: MariaDbServer, collector_for: Any
+) -> None:
+    collector = collector_for("", url=server_without_ps.url())
+    with pytest.raises(CollectorError) as caught:
+        collector.collect(T0)
+    assert caught.value.fatal
+    assert str(caught.value) == f"maria: {mysql_session.PERFORMANCE_SCHEMA_OFF}"
+    assert "performance_schema=ON under [mysqld]" in str(caught.value)

@@ -1,0 +1,90 @@
+"""Storage engine: connection setup, URL masking, error translation, time zones."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from planwatch.errors import StorageError
+from planwatch.model.jobs import JobRun, JobStatus
+from planwatch.storage import job_runs
+from planwatch.storage.engine import Storage
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sqlite_connections_use_wal_and_wait_for_locks(tmp_path: Path) -> None:
+    st = Storage.open(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'pw.db'}")
+    try:
+        with st.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous")
+            }
+    finally:
+        st.close()
+    assert pragma["journal_mode"] == "wal"
+    assert int(pragma["busy_timeout"] or 0) >= 10000
+    assert pragma["foreign_keys"] == 1
+    assert pragma["synchronous"] == 1  # NORMAL
+    assert (tmp_path / "nested" / "dir" / "pw.db").exists()
+
+
+def test_ping_and_dialect(storage: Storage, storage_url: str) -> None:
+    storage.ping()
+    assert storage.dialect == storage_url.split(":")[0].split("+")[0]
+
+
+def test_url_safe_hides_the_password() -> None:
+    st = Storage.open("postgresql+psycopg://planwatch:s3cr3t-pw@127.0.0.1:5999/pw")
+    assert "s3cr3t-pw" not in st.url_safe
+    assert st.url_safe == "postgresql+psycopg://planwatch:***@127.0.0.1:5999/pw"
+    assert "s3cr3t-pw" not in repr(st)
+    st.close()
+
+
+def test_unreachable_postgresql_raises_storage_error_without_password() -> None:
+    port = closed_port()
+    st = Storage.open(f"postgresql+psycopg://planwatch:s3cr3t-pw@127.0.0.1:{port}/pw")
+    try:
+        for attempt in (st.ping, st.migrate, st.schema_current):
+            with pytest.raises(StorageError) as info:
+                attempt()
+            message = str(info.value)
+            assert "s3cr3t-pw" not in message
+            assert f"postgresql+psycopg://planwatch:***@127.0.0.1:{port}/pw" in message
+            assert "refused" in message.lower() or "failed" in message.lower()
+    finally:
+        st.close()
+
+
+def test_invalid_url_is_reported_without_echoing_it() -> None:
+    with pytest.raises(StorageError) as info:
+        Storage.open("not a url :s3cr3t-pw")
+    assert "s3cr3t-pw" not in str(info.value)
+
+
+def test_datetimes_come_back_as_aware_utc(storage: Storage) -> None:
+    cest = timezone(timedelta(hours=2))
+    local = datetime(2026, 3, 1, 14, 0, 0, 123456, tzinfo=cest)
+    run = JobRun(None, "heartbeat", "heartbeat", "w1", JobStatus.RUNNING, local, started_at=local)
+    job_runs.start(storage, run)
+    [back] = job_runs.recent(storage)
+    assert back.scheduled_at == local
+    assert back.scheduled_at.tzinfo == UTC
+    assert back.scheduled_at == T0.replace(microsecond=123456)
+
+
+def test_errors_inside_a_transaction_become_storage_errors(storage: Storage) -> None:
+    with pytest.raises(StorageError), storage.begin() as conn:
+        conn.exec_driver_sql("SELECT * FROM no_such_table")
+    storage.ping()  # the pool is still usable
