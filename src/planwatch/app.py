@@ -7,17 +7,21 @@ import contextlib
 import os
 import socket
 import uuid
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
 from planwatch import __version__
 from planwatch.clock import utcnow
+from planwatch.collectors.base import Collector
 from planwatch.config import loader
 from planwatch.config.settings import Settings
-from planwatch.errors import ConfigError
+from planwatch.errors import ConfigError, PlanwatchError
+from planwatch.fleet import Fleet
 from planwatch.jobs import specs
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.jobs import JobRun, Worker, WorkerStatus
@@ -25,6 +29,7 @@ from planwatch.runtime import RuntimeState
 from planwatch.scheduling.backoff import RetryPolicy
 from planwatch.scheduling.breaker import BreakerBoard
 from planwatch.scheduling.runner import Scheduler
+from planwatch.selfstats import SelfStats
 from planwatch.storage import alerts, job_runs, targets, workers
 from planwatch.storage.engine import Storage
 
@@ -68,7 +73,10 @@ class App:
 
     def __post_init__(self) -> None:
         self.stop_event = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the scheduler runs and HTTP listens (sd_notify)
         self._stack = contextlib.AsyncExitStack()
+        self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[object]] = set()
 
     async def __aenter__(self) -> App:
         await self._stack.__aenter__()
@@ -101,6 +109,10 @@ class App:
         if not self.one_shot:
             await loop.run_in_executor(executor, self._register)
             self._stack.push_async_callback(self._mark_stopped)
+            self.deps.fleet = Fleet(self.storage, self.instance_id, ttl=self._lease_ttl(),
+                                    shared=self.storage.dialect == "postgresql")
+            await loop.run_in_executor(executor, self.deps.fleet.refresh,
+                                       self.target_names(), utcnow())
         self.scheduler = Scheduler(
             specs.build(self.deps), recorder=StorageRecorder(self.storage),
             retry=RetryPolicy.from_settings(sched.backoff),
@@ -108,9 +120,21 @@ class App:
             worker_id=self.instance_id, jitter=sched.jitter,
             group_limits={"targets": sched.max_parallel_targets},
         )
+        if not self.one_shot:
+            self.deps.self_stats = SelfStats(self.instance_id, self.scheduler.states,
+                                             self.scheduler.schedule_lag_p99,
+                                             every=self._lease_ttl())
+        self.state.job_states = self.scheduler.states  # read by the health_check job
+
+    def _lease_ttl(self) -> timedelta:
+        """A worker silent this long is dead: its row is marked so and its leases expire.
+        Also how often a worker snapshots its own resource use into worker_metrics."""
+        return (self.settings.scheduling.jobs["heartbeat"].interval or timedelta(seconds=15)) * 4
+
+    def target_names(self) -> list[str]:
+        return [t.name for t in self.settings.targets if t.enabled]
 
     def _register(self) -> None:
-        hb = self.settings.scheduling.jobs["heartbeat"].interval or timedelta(seconds=15)
         now = utcnow()
         workers.register(
             self.storage,
@@ -121,13 +145,15 @@ class App:
                 environment=self.settings.environment, status=WorkerStatus.RUNNING,
                 started_at=now, last_heartbeat=now, config_digest=self.settings.digest,
             ),
-            stale_after=hb * 4,
+            stale_after=self._lease_ttl(),
         )
         log.info("worker.started", worker=self.instance_id, storage=self.storage.url_safe,
                  targets=len(self.settings.targets))
 
     async def _mark_stopped(self) -> None:
         try:
+            if self.deps.fleet is not None:  # hand targets over now, not after the lease TTL
+                await asyncio.to_thread(self.deps.fleet.release_all)
             await asyncio.to_thread(
                 workers.set_status, self.storage, self.instance_id, WorkerStatus.STOPPED, utcnow()
             )
@@ -136,17 +162,56 @@ class App:
         log.info("worker.stopped", worker=self.instance_id)
 
     def reload(self) -> None:
-        """Re-read the config; apply it if valid, keep the running one otherwise."""
-        try:
-            new = loader.load(self.config_path)
-        except ConfigError as exc:
-            log.error("config.reload_rejected", problems=[f"{p}: {m}" for p, m in exc.problems])
-            return
-        self.settings = self.deps.settings = new
-        self.deps.close_collectors()
-        self.scheduler.replace_specs(specs.build(self.deps))
-        targets.sync(self.storage, new.targets, utcnow())
-        log.info("config.reloaded", targets=len(new.targets), digest=new.digest[:12])
+        """SIGHUP: re-read the configuration in the background (see `apply_reload`)."""
+        self._spawn(self.apply_reload(), "reload")
+
+    async def apply_reload(self) -> bool:
+        """Re-read the config; apply it if valid (True), keep the running one otherwise.
+
+        Collectors of unchanged targets are kept, so no interval of deltas is lost; those of
+        changed or removed targets are closed once their collection is no longer running.
+        """
+        async with self._reload_lock:
+            try:
+                new = await asyncio.to_thread(loader.load, self.config_path)
+            except PlanwatchError as exc:
+                problems = [f"{p or '<root>'}: {m}" for p, m in exc.problems] if isinstance(
+                    exc, ConfigError) else [str(exc)]
+                log.error("config.reload_rejected", problems=problems,
+                          detail="the running configuration stays in effect")
+                return False
+            for section, old_value, new_value in (
+                ("storage.url", self.settings.storage_url.reveal(), new.storage_url.reveal()),
+                ("http", self.settings.http, new.http),
+            ):
+                if old_value != new_value:
+                    log.warning("config.reload_needs_restart", section=section)
+            await asyncio.to_thread(targets.sync, self.storage, new.targets, utcnow())
+            kept = {t.name for t in new.targets if t in set(self.settings.targets)}
+            retired = {n: c for n, c in self.deps.collectors.items() if n not in kept}
+            for name in retired:
+                del self.deps.collectors[name]
+            self.settings = self.deps.settings = new
+            enabled = set(self.target_names())
+            self.deps.breakers.retain(enabled)
+            for name in set(self.state.targets) - enabled:
+                del self.state.targets[name]
+            self.scheduler.replace_specs(specs.build(self.deps))
+            for name, collector in retired.items():
+                self._spawn(self._close_when_idle(f"collection:{name}", collector), "retire")
+            log.info("config.reloaded", targets=len(new.targets), digest=new.digest[:12])
+            return True
+
+    async def _close_when_idle(self, job: str, collector: Collector) -> None:
+        running = self.scheduler.in_flight(job)
+        if running:
+            await asyncio.wait(running)
+        await asyncio.to_thread(collector.close)
+
+    def _spawn(self, coro: Coroutine[Any, Any, object], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def run(self) -> None:
         """Run until `stop_event` is set: scheduler and (if enabled) the HTTP server."""
@@ -154,7 +219,9 @@ class App:
 
         tasks = [asyncio.create_task(self.scheduler.run(self.stop_event), name="scheduler")]
         if self.settings.http.enabled:
-            tasks.append(asyncio.create_task(serve(self, self.stop_event), name="http"))
+            tasks.append(asyncio.create_task(serve(self, self.stop_event, self.ready), name="http"))
+        else:
+            self.ready.set()
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
@@ -162,7 +229,9 @@ class App:
                     raise t.exception()  # type: ignore[misc]
         finally:
             self.stop_event.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for task in self._background:  # a reload in progress, collectors being retired
+                task.cancel()
+            await asyncio.gather(*tasks, *self._background, return_exceptions=True)
 
     def alert_counts(self) -> dict[tuple[str, str], int]:
         """Active alerts by (kind, severity), for /metrics."""

@@ -52,7 +52,23 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from planwatch import daemon
 
-    return asyncio.run(daemon.run(_settings(args), args.config))
+    return daemon.main(_settings(args), args.config)
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    from planwatch import daemon
+    from planwatch.app import open_storage
+
+    storage = open_storage(_settings(args))  # an invalid config stops here (exit 2)
+    try:
+        lines = daemon.signal_local_workers(storage)
+    finally:
+        storage.close()
+    for line in lines:
+        print(line)
+    if not any(line.startswith("sent ") for line in lines):
+        raise PlanwatchError(f"no running worker of storage {storage.url_safe} on this host")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -183,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep serving /health and /metrics this long after detection")
     d.add_argument("--port", type=int, default=0, help="HTTP port (default: a free port)")
     add("migrate", cmd_migrate, "create or upgrade the storage schema")
+    add("reload", cmd_reload, "validate the configuration, then make the running worker(s) of "
+        "this storage on this host re-read it (SIGHUP)")
     add("check-config", cmd_check_config, "validate the configuration and report every problem")
     c = add("collect", cmd_collect, "collect statistics now (two polls --pause apart)")
     c.add_argument("--once", action="store_true", required=True, help="run once and exit")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from planwatch.clock import utcnow
 from planwatch.model.findings import Hotspot
 from planwatch.model.samples import CollectorHealth, QueryRef
 
@@ -22,6 +25,19 @@ class TargetState:
     fatal: bool = False  # misconfigured (extension missing, bad credentials): retrying won't help
 
 
+@dataclass(frozen=True, slots=True)
+class HealthItem:
+    name: str  # "storage", "target:orders-db", "job:analysis", "channel:slack"
+    status: int  # 0 healthy, 1 degraded, 2 unhealthy (web.health.Status values)
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    at: datetime
+    items: tuple[HealthItem, ...]
+
+
 @dataclass
 class RuntimeState:
     """Counters and per-target state; mutated by jobs on the event loop thread only."""
@@ -33,6 +49,9 @@ class RuntimeState:
     baselines_built_at: dict[str, datetime] = field(default_factory=dict)
     storage_ok: bool = True
     storage_error: str | None = None
+    started_at: datetime = field(default_factory=utcnow)  # auto-resolve waits for uptime
+    health_report: HealthReport | None = None  # the health_check job's latest result
+    job_states: Callable[[], list[Any]] | None = None  # the scheduler's JobState snapshots
 
     def target(self, name: str) -> TargetState:
         return self.targets.setdefault(name, TargetState(name))

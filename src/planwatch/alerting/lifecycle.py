@@ -1,7 +1,10 @@
 """Pure alert lifecycle: findings + active alerts + `now` -> transitions to persist.
 
 Dedup key = kind + target + database + subject, so re-detection updates the open alert and
-never opens a twin. Resolution needs `resolve_after_windows` consecutive normal evaluations.
+never opens a twin. Resolution needs `resolve_after_windows` consecutive normal evaluations,
+and a condition that fires again within `repeat_interval` of its resolution reopens the same
+alert (`reopen`): together they are the flap protection. Every evaluation stamps
+`evaluated_at`, which the auto-resolve timeout reads.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from planwatch.model.samples import QueryRef
 
 class Action(StrEnum):
     OPEN = "opened"
+    REOPEN = "reopened"
     UPDATE = "updated"
     TICK = "normal"  # a normal window counted towards resolution; no event
     RESOLVE = "resolved"
@@ -90,13 +94,14 @@ def regressions(
                 id=None, dedup_key=key, kind=AlertKind.REGRESSION, status=AlertStatus.OPEN,
                 target=r.ref.target, database=r.ref.database, subject=r.ref.query_id,
                 title=_title(r), query_id=r.ref.query_id, query_text=texts.get(r.ref),
-                opened_at=now, updated_at=now, **fields,
+                opened_at=now, updated_at=now, evaluated_at=now, **fields,
             )
             out.append(Transition(Action.OPEN, alert, _title(r)))
             continue
         changed = current.severity != r.severity
         alert = dataclasses.replace(
-            current, title=_title(r), updated_at=now, normal_windows=0, **fields
+            current, title=_title(r), updated_at=now, evaluated_at=now, normal_windows=0,
+            **fields,
         )
         msg = f"severity {current.severity} -> {r.severity}" if changed else ""
         out.append(Transition(Action.UPDATE if changed else Action.TICK, alert, msg))
@@ -115,10 +120,11 @@ def _count_normal(current: Alert, resolve_after_windows: int, now: datetime) -> 
     if windows >= resolve_after_windows:
         resolved = dataclasses.replace(
             current, status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now,
-            normal_windows=windows,
+            evaluated_at=now, normal_windows=windows,
         )
         return Transition(Action.RESOLVE, resolved, f"normal for {windows} consecutive windows")
-    return Transition(Action.TICK, dataclasses.replace(current, normal_windows=windows))
+    ticked = dataclasses.replace(current, normal_windows=windows, evaluated_at=now)
+    return Transition(Action.TICK, ticked)
 
 
 def health(
@@ -140,13 +146,14 @@ def health(
             alert = Alert(
                 id=None, dedup_key=key, kind=AlertKind.HEALTH, status=AlertStatus.OPEN,
                 severity=f.severity, target=f.target, database=None, subject=f.component,
-                title=f.message, opened_at=now, updated_at=now,
+                title=f.message, opened_at=now, updated_at=now, evaluated_at=now,
                 details={"component": f.component},
             )
             out.append(Transition(Action.OPEN, alert, f.message))
         else:
             alert = dataclasses.replace(
-                current, title=f.message, severity=f.severity, updated_at=now, normal_windows=0
+                current, title=f.message, severity=f.severity, updated_at=now, evaluated_at=now,
+                normal_windows=0,
             )
             out.append(Transition(Action.TICK, alert))
     targets = set(evaluated_targets)
@@ -155,3 +162,30 @@ def health(
             out.append(_count_normal(current, resolve_after_windows, now))
     return out
 
+
+def reopen(
+    transitions: Iterable[Transition], recent: Mapping[str, Alert], *, now: datetime
+) -> list[Transition]:
+    """Turn openings whose key was resolved recently (`recent`, by dedup key) into reopenings.
+
+    The reopened alert keeps its id and audit trail and takes the new finding's fields;
+    `opened_at` becomes `now` so escalation counts from the reopening.
+    """
+    out: list[Transition] = []
+    for t in transitions:
+        old = recent.get(t.alert.dedup_key) if t.action is Action.OPEN else None
+        if old is None:
+            out.append(t)
+            continue
+        alert = dataclasses.replace(
+            t.alert, id=old.id, status=AlertStatus.OPEN, opened_at=now, updated_at=now,
+            evaluated_at=now, resolved_at=None, escalated_at=None, normal_windows=0,
+        )
+        why = f"fired again {_ago(old.resolved_at, now)} after it resolved"
+        out.append(Transition(Action.REOPEN, alert, f"{t.message} ({why})" if t.message else why))
+    return out
+
+
+def _ago(then: datetime | None, now: datetime) -> str:
+    seconds = int((now - then).total_seconds()) if then else 0
+    return f"{seconds // 60}m{seconds % 60:02d}s"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import compress
+from operator import sub
 from typing import Any, NamedTuple
 
 from planwatch.model.samples import QueryRef, QuerySample
@@ -67,7 +69,8 @@ class QueryKey(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class DeltaResult:
-    deltas: Mapping[QueryKey, Mapping[str, float]]  # summed over userid/toplevel, calls > 0
+    # Summed over userid/toplevel, calls > 0; counters whose delta is 0 are left out.
+    deltas: Mapping[QueryKey, Mapping[str, float]]
     baseline: Snapshot  # keep this one for the next poll
     first_poll: bool = False
     reset: bool = False
@@ -96,27 +99,38 @@ def compute(prev: Snapshot | None, cur: Snapshot) -> DeltaResult:
         if delta is None:
             rebaselined += 1
         elif delta.get("calls", 0) > 0:
-            _add(totals.setdefault(QueryKey(entry.datname, key.queryid), {}), delta)
+            query = QueryKey(entry.datname, key.queryid)
+            summed = totals.get(query)
+            if summed is None:
+                totals[query] = delta  # a fresh dict: the usual single entry per query
+            else:
+                _add(summed, delta)
     baseline = Snapshot(cur.at, cur.server, cur.entries, _vanished(prev, cur, gone))
     return DeltaResult(totals, baseline, rebaselined=rebaselined, evicted=len(gone),
                        dealloc_growth=growth)
 
 
 def _entry_delta(key: EntryKey, entry: Entry, prev: Snapshot) -> dict[str, float] | None:
-    """current - previous, or None when the entry must only be re-baselined."""
+    """current - previous without its zero counters, or None when the entry must only be
+    re-baselined. Runs for every entry of every poll, so the arithmetic stays in C (map,
+    compress) rather than in per-counter Python loops."""
     before = prev.entries.get(key)
+    now = entry.counters
     if before is None:
         if key in prev.vanished:
             return None  # evicted and back: counters restarted at an unknown time
         if entry.stats_since is not None and entry.stats_since < prev.at:
             return None  # existed at the previous poll although we did not see it
-        return {name: value for name, value in entry.counters.items()}
+        return dict(compress(now.items(), now.values()))
     if _changed(before.stats_since, entry.stats_since):
         return None
-    delta = {name: value - before.counters.get(name, 0) for name, value in entry.counters.items()}
-    if any(value < 0 for value in delta.values()):
+    olds = list(map(before.counters.get, now))
+    if None in olds:  # a counter the previous poll did not have counts from 0
+        olds = [0 if old is None else old for old in olds]
+    diff = list(map(sub, now.values(), olds))
+    if diff and min(diff) < 0:
         return None
-    return delta
+    return dict(compress(zip(now, diff), diff))
 
 
 def _vanished(prev: Snapshot, cur: Snapshot, gone: list[EntryKey]) -> dict[EntryKey, datetime]:

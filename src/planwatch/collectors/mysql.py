@@ -116,13 +116,13 @@ class MysqlCollector:
         for key, counters in watched.items():
             self._queue.observe(key, counters.get("SUM_TIMER_WAIT", 0) / 1e9,
                                 int(counters.get("COUNT_STAR", 0)))
+        plans = self._capture_plans(conn, facts, consumers, snapshot, now)
         start = self._prev.at if self._prev else None
-        samples = [
+        samples = [  # after the capture: a plan caught because latency moved is this interval's
             mysql_deltas.to_sample(self._ref(key), counters, start or now, now,
                                    self._plan_hashes.get(key))
             for key, counters in watched.items()
         ]
-        plans = self._capture_plans(conn, facts, consumers, snapshot, now)
         health = self._health(facts, snapshot, result, now)
         self._prev_gap = now - self._prev.at if self._prev else None
         self._prev = result.baseline

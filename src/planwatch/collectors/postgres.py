@@ -12,12 +12,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 import structlog
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from planwatch.analysis import identity
 from planwatch.collectors import deltas, pg_capture, pg_plans, pg_session, sqlfiles
@@ -50,6 +50,7 @@ class PostgresCollector:
         self._prev: deltas.Snapshot | None = None
         self._prev_gap: timedelta | None = None
         self._texts: dict[QueryKey, str | None] = {}
+        self._refs: dict[QueryKey, QueryRef] = {}  # fingerprinting every poll is costly
         self._plan_hashes: dict[QueryKey, str] = {}
         self._queue: pg_capture.CaptureQueue[QueryKey] = pg_capture.CaptureQueue(
             target.plan_budget, target.explain_per_query_per_hour)
@@ -104,9 +105,9 @@ class PostgresCollector:
                                     int(counters.get("calls", 0)))
         plans = self._capture_plans(snapshot, now)
         start = self._prev.at if self._prev else None
+        hashes = self._plan_hashes
         samples = [
-            deltas.to_sample(self._ref(key), counters, start or now, now,
-                             self._plan_hashes.get(key))
+            deltas.to_sample(self._ref(key), counters, start or now, now, hashes.get(key))
             for key, counters in result.deltas.items() if not self._is_own(key)
         ]
         health = self._health(facts, snapshot, result, hidden, now)
@@ -126,16 +127,18 @@ class PostgresCollector:
         if facts.has_info:
             info = conn.execute(pg_session.query(
                 "statements_info", schema=sql.Identifier(facts.schema))).fetchone() or {}
-        rows = conn.execute(facts.statements_sql, {"databases": list(self._databases(facts))})
+        # Plain tuples: thousands of rows, and a dict per row costs more than the fetch.
+        cur = conn.cursor(row_factory=tuple_row)
+        rows = cur.execute(facts.statements_sql, {"databases": list(self._databases(facts))})
+        names = facts.counter_names
         entries: dict[EntryKey, deltas.Entry] = {}
         hidden = 0
-        for row in rows:
-            if row["queryid"] is None:
+        for datname, dbid, userid, queryid, toplevel, since, *values in rows:
+            if queryid is None:
                 hidden += 1  # another role's statement, no pg_read_all_stats
                 continue
-            key = EntryKey(row["dbid"], row["userid"], row["queryid"], row["toplevel"] is not False)
-            counters = {name: _number(row[name]) for name in facts.columns.canonical()}
-            entries[key] = deltas.Entry(row["datname"], counters, row["stats_since"])
+            key = EntryKey(dbid, userid, queryid, toplevel is not False)
+            entries[key] = deltas.Entry(datname, dict(zip(names, values, strict=True)), since)
         server = deltas.ServerIdentity(state.get("started"), info.get("stats_reset"),
                                        info.get("dealloc"))
         self._entries_total = int(state.get("entries") or 0)
@@ -163,6 +166,7 @@ class PostgresCollector:
         for key in sorted(new):
             text = found.get(key)
             self._texts[key] = text
+            self._refs.pop(key, None)
             if text is not None and not sqlfiles.is_own(text):
                 texts.append(StatementText(self._ref(key), text))
                 self._queue.add_new([key])
@@ -246,9 +250,13 @@ class PostgresCollector:
         return sqlfiles.is_own(self._texts.get(key))
 
     def _ref(self, key: QueryKey) -> QueryRef:
-        text = self._texts.get(key)
-        return QueryRef(self.target.name, key.datname, str(key.queryid),
-                        identity.fingerprint(text) if text else "")
+        ref = self._refs.get(key)
+        if ref is None:
+            text = self._texts.get(key)
+            ref = QueryRef(self.target.name, key.datname, str(key.queryid),
+                           identity.fingerprint(text) if text else "")
+            self._refs[key] = ref
+        return ref
 
     def _health(
         self, facts: SessionFacts, snapshot: deltas.Snapshot, result: deltas.DeltaResult,
@@ -284,11 +292,3 @@ def _keys(refs: Iterable[QueryRef]) -> list[QueryKey]:
         except ValueError:
             continue
     return keys
-
-
-def _number(value: Any) -> float:
-    if value is None:
-        return 0
-    if isinstance(value, Decimal):
-        return float(value)
-    return value  # type: ignore[no-any-return]

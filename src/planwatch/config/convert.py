@@ -85,6 +85,7 @@ def _scheduling(m: schema.SchedulingModel) -> s.SchedulingSettings:
         ),
         max_consecutive_failures=m.max_consecutive_failures,
         max_parallel_targets=m.max_parallel_targets,
+        max_parallel_checks=m.max_parallel_checks,
         breaker_failures=m.breaker_failures,
         jitter=m.jitter,
     )
@@ -115,7 +116,7 @@ def _check(c: schema.CheckModel) -> s.CheckSettings:
     interval = c.interval or (None if c.cron else CHECK_INTERVAL)
     return s.CheckSettings(
         name=c.name,
-        sql=c.sql,
+        sql=c.sql or "",
         targets=(c.target,) if c.target else tuple(c.targets or ()),
         tags=tuple(c.tags or ()),
         result=c.result,
@@ -131,6 +132,14 @@ def _check(c: schema.CheckModel) -> s.CheckSettings:
         enabled=c.enabled,
         description=c.description,
         runbook_url=c.runbook_url,
+        kind=c.kind,
+        url=c.url,
+        method=c.method,
+        expected_status=tuple(c.expected_status),
+        contains=c.contains,
+        tls_warning_days=c.tls_warning_days,
+        tls_critical_days=c.tls_critical_days,
+        verify_tls=c.verify_tls,
     )
 
 
@@ -180,4 +189,5 @@ def _http(m: schema.HttpModel) -> s.HttpSettings:
         port=m.port,
         token=s.Secret(m.token) if m.token else None,
         public_read=m.public_read,
+        public_url=m.public_url.rstrip("/") if m.public_url else None,
     )

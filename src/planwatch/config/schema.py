@@ -112,6 +112,7 @@ class SchedulingModel(_Model):
     backoff: BackoffModel = BackoffModel()
     max_consecutive_failures: PositiveInt = 5
     max_parallel_targets: PositiveInt = 8
+    max_parallel_checks: PositiveInt = 5
     breaker_failures: PositiveInt = 3
     jitter: DurationOrZero = timedelta(seconds=5)
 
@@ -145,9 +146,27 @@ class AnalysisModel(_Model):
     hotspots: HotspotsModel = HotspotsModel()
 
 
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+SQL_FIELDS = ("sql", "result", "operator", "expected", "value_column", "label_columns")
+HTTP_FIELDS = ("url", "method", "expected_status", "contains", "tls_warning_days",
+               "tls_critical_days", "verify_tls")
+
+
+def upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _only_for(model: BaseModel, kind: str, names: tuple[str, ...]) -> None:
+    given = [n for n in names if n in model.model_fields_set]
+    if given:
+        listing = ", ".join(f"'{n}'" for n in given)
+        raise ValueError(f"{listing} only apply to checks of kind '{kind}'")
+
+
 class CheckModel(_Model):
     name: Name
-    sql: NonEmpty
+    kind: Literal["sql", "http"] = "sql"
+    sql: NonEmpty | None = None
     target: Name | None = None
     targets: list[Name] | None = None
     tags: list[Tag] | None = None
@@ -164,17 +183,43 @@ class CheckModel(_Model):
     enabled: bool = True
     description: str = ""
     runbook_url: str | None = None
+    # kind: http (endpoint checks); warning/critical then judge the latency in ms
+    url: NonEmpty | None = None
+    method: Annotated[HttpMethod, BeforeValidator(upper)] = "GET"
+    expected_status: list[Annotated[int, Field(ge=100, le=599)]] = []
+    contains: NonEmpty | None = None
+    tls_warning_days: PositiveInt | None = None
+    tls_critical_days: PositiveInt | None = None
+    verify_tls: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        exactly_one_of(self, ("target", "targets", "tags"), required=True)
         exactly_one_of(self, ("interval", "cron"), required=False)
+        if self.kind == "http":
+            self._check_http()
+            return self
+        exactly_one_of(self, ("target", "targets", "tags"), required=True)
+        _only_for(self, "http", HTTP_FIELDS)
+        if self.sql is None:
+            raise ValueError("a SQL check needs 'sql'")
         self._check_judgement()
         if self.result == "dataset" and not self.value_column:
             raise ValueError("result 'dataset' needs 'value_column'")
         if self.result != "dataset" and (self.value_column or self.label_columns):
             raise ValueError("'value_column' and 'label_columns' are only for result 'dataset'")
         return self
+
+    def _check_http(self) -> None:
+        if self.url is None:
+            raise ValueError("kind 'http' needs 'url'")
+        if not self.url.lower().startswith(("http://", "https://")):
+            raise ValueError("'url' must start with http:// or https://")
+        if self.targets or self.tags:
+            raise ValueError("kind 'http' takes at most a single 'target' (to label it), "
+                             "not 'targets' or 'tags'")
+        _only_for(self, "sql", SQL_FIELDS)
+        if (self.tls_warning_days or 0) < (self.tls_critical_days or 0):
+            raise ValueError("'tls_warning_days' must not be below 'tls_critical_days'")
 
     def _check_judgement(self) -> None:
         pair = self.operator is not None, self.expected is not None
@@ -242,6 +287,7 @@ class HttpModel(_Model):
     port: int = Field(default=8080, ge=0, le=65535)
     token: OptionalSecret = None
     public_read: bool = False
+    public_url: str | None = None  # e.g. https://planwatch.example.com (links in messages)
 
 
 class LoggingModel(_Model):

@@ -72,6 +72,7 @@ class SchedulingSettings:
     backoff: BackoffSettings = BackoffSettings()
     max_consecutive_failures: int = 5
     max_parallel_targets: int = 8
+    max_parallel_checks: int = 5
     breaker_failures: int = 3  # consecutive failures that open a target's circuit
     jitter: timedelta = timedelta(seconds=5)  # max deterministic per-target jitter
 
@@ -121,6 +122,14 @@ class CheckSettings:
     enabled: bool = True
     description: str = ""
     runbook_url: str | None = None
+    kind: str = "sql"  # sql | http
+    url: str | None = None  # kind http
+    method: str = "GET"
+    expected_status: tuple[int, ...] = ()  # empty: any 2xx/3xx
+    contains: str | None = None  # the response body must contain this
+    tls_warning_days: int | None = None
+    tls_critical_days: int | None = None
+    verify_tls: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +180,7 @@ class HttpSettings:
     port: int = 8080
     token: Secret | None = None
     public_read: bool = False
+    public_url: str | None = None  # base of links in notifications; default http://host:port
 
 
 @dataclass(frozen=True, slots=True)

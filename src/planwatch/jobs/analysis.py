@@ -75,7 +75,9 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
         active, findings, evaluated_targets=[target.name],
         resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
     )
-    apply_transitions(st, transitions, actor="analysis")
+    apply_transitions(
+        st, transitions, actor="analysis", repeat_interval=deps.settings.alerting.repeat_interval
+    )
     collector = deps.collectors.get(target.name)
     if collector is not None:
         collector.request_plans(r.ref for r in evaluation.regressions if r.new_plan_hash is None)

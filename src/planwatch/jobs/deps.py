@@ -10,8 +10,10 @@ from typing import TypeVar
 
 from planwatch.collectors.base import Collector, create
 from planwatch.config.settings import Settings, TargetSettings
+from planwatch.fleet import Fleet
 from planwatch.runtime import RuntimeState
 from planwatch.scheduling.breaker import BreakerBoard
+from planwatch.selfstats import SelfStats
 from planwatch.storage.engine import Storage
 
 T = TypeVar("T")
@@ -26,6 +28,8 @@ class JobDeps:
     executor: ThreadPoolExecutor
     worker_id: str
     collectors: dict[str, Collector] = field(default_factory=dict)
+    fleet: Fleet | None = None  # None for one-shot CLI runs: no leases, every job runs
+    self_stats: SelfStats | None = None  # None for one-shot CLI runs: no worker_metrics
 
     async def blocking(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking driver call in the bounded thread pool."""

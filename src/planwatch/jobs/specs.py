@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
-from planwatch.jobs import analysis, baselines, collection, heartbeat
+from planwatch.jobs import analysis, baselines, collection, gates, heartbeat
 from planwatch.jobs.deps import JobDeps
 from planwatch.scheduling.runner import JobSpec
+
+COLLECTED_ENGINES = ("postgresql", "mysql", "mariadb", "sqlserver")
+"""Engines with a statistics collector (`collectors.base.create`); the rest are checks only."""
 
 
 def build(deps: JobDeps) -> list[JobSpec]:
@@ -19,7 +22,7 @@ def build(deps: JobDeps) -> list[JobSpec]:
             timeout=t.command_timeout * 2 + t.connect_timeout,
         )
         for t in deps.settings.targets
-        if t.enabled and t.engine in ("postgresql",)
+        if t.enabled and t.engine in COLLECTED_ENGINES
     ]
     specs += [
         JobSpec(kind="analysis", name="analysis", settings=jobs["analysis"],
@@ -30,4 +33,4 @@ def build(deps: JobDeps) -> list[JobSpec]:
         JobSpec(kind="heartbeat", name="heartbeat", settings=jobs["heartbeat"],
                 func=partial(heartbeat.heartbeat, deps), timeout=timedelta(seconds=30)),
     ]
-    return [s for s in specs if s.settings.enabled]
+    return gates.apply(deps, [s for s in specs if s.settings.enabled])

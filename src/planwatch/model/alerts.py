@@ -48,6 +48,8 @@ class Alert:
     resolved_at: datetime | None = None
     normal_windows: int = 0  # consecutive normal evaluations, for auto-resolution
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    evaluated_at: datetime | None = None  # last time its condition was judged (auto-resolve)
+    escalated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +62,36 @@ class AlertEvent:
     actor: str
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Suppresses notifications (never detection) for alerts whose fields match `matchers`.
+
+    Matcher values are shell-style globs; every matcher must match. `id` is None for silences
+    from the configuration file, which are not stored.
+    """
+
+    id: int | None
+    matchers: dict[str, str] = field(hash=False, compare=False)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    comment: str = ""
+    created_by: str = ""
+
+    def active(self, now: datetime) -> bool:
+        started = self.starts_at is None or self.starts_at <= now
+        return started and (self.ends_at is None or now < self.ends_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification_outbox row: one event of one alert for one channel (id None: new)."""
+
+    id: int | None
+    alert_id: int
+    event_id: int
+    channel: str
+    payload: dict[str, Any] = field(hash=False, compare=False)
+    attempts: int = 0
+    created_at: datetime | None = None

@@ -67,3 +67,17 @@ class JobRun:
     priority: int = 0
     target: str | None = None
     data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerMetrics:
+    """A periodic snapshot of one worker's own resource use and work (worker_metrics)."""
+
+    worker_id: str
+    at: datetime
+    cpu_percent: float | None
+    memory_rss_bytes: int | None
+    jobs_run: int  # since the worker started
+    errors: int  # failed runs since the worker started
+    schedule_lag_ms: float | None  # p99 of recent runs' start delay
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

@@ -61,6 +61,8 @@ class JobSpec:
     group: str | None = None
     timeout: timedelta | None = None
     priority: int = 0
+    # Asked before each run; False skips it unrecorded (fleet mode: another worker owns it).
+    gate: Callable[[], Awaitable[bool]] | None = None
 
 
 class JobRecorder(Protocol):
@@ -105,6 +107,7 @@ class _Job:
     last_duration_ms: float | None = None
     last_error: str | None = None
     skipped_overlaps: int = 0
+    skipped_elsewhere: int = 0
     runs: int = 0
     failures: int = 0
 
@@ -203,6 +206,10 @@ class Scheduler:
                 self._schedule(job, triggers.next_run(spec.settings, now, **self._jitter_for(job)))
         log.info("scheduler.specs_replaced", jobs=len(self._jobs))
 
+    def in_flight(self, name: str) -> list[asyncio.Task[JobOutcome]]:
+        """The runs of `name` in flight (also of a job a reload just removed)."""
+        return [t for t in self._tasks if t.get_name() == f"job:{name}" and not t.done()]
+
     def states(self) -> list[JobState]:
         return [self._state(job) for _, job in sorted(self._jobs.items())]
 
@@ -274,6 +281,10 @@ class Scheduler:
     # -- one run -----------------------------------------------------------------------
 
     async def _execute(self, job: _Job, due: datetime) -> JobOutcome:
+        if job.spec.gate is not None and not await job.spec.gate():
+            job.skipped_elsewhere += 1
+            log.debug("job.skipped", job=job.spec.name, reason="owned by another worker")
+            return JobOutcome(message="skipped: owned by another worker", data={"skipped": True})
         group = job.spec.group
         if group is None or group not in self._group_limits:
             return await self._run(job, due)

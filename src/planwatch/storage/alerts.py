@@ -188,4 +188,69 @@ def _from_row(row: Any) -> Alert:
         resolved_at=row.resolved_at,
         normal_windows=row.normal_windows,
         details=row.details or {},
+        evaluated_at=row.evaluated_at,
+        escalated_at=row.escalated_at,
     )
+
+
+from_row = _from_row  # for other storage modules that join alerts into their reads
+
+
+def escalation_due(st: Storage, opened_before: datetime, *, limit: int = 10_000) -> list[Alert]:
+    """Open (not acknowledged) alerts opened at or before `opened_before`, never escalated."""
+    stmt = (
+        sa.select(a)
+        .where(
+            a.c.status == AlertStatus.OPEN.value,
+            a.c.escalated_at.is_(None),
+            a.c.opened_at <= opened_before,
+        )
+        .order_by(a.c.id)
+        .limit(limit)
+    )
+    with st.connect() as conn:
+        return [_from_row(r) for r in conn.execute(stmt)]
+
+
+def not_evaluated_since(st: Storage, cutoff: datetime, *, limit: int = 10_000) -> list[Alert]:
+    """Active alerts whose condition was last judged (and last updated) before `cutoff`."""
+    seen = sa.func.coalesce(a.c.evaluated_at, a.c.opened_at)
+    touched = sa.func.coalesce(a.c.updated_at, a.c.opened_at)
+    stmt = (
+        sa.select(a)
+        .where(a.c.status.in_(ACTIVE_ALERT_STATUSES), seen < cutoff, touched < cutoff)
+        .order_by(a.c.id)
+        .limit(limit)
+    )
+    with st.connect() as conn:
+        return [_from_row(r) for r in conn.execute(stmt)]
+
+
+def transition_many(
+    st: Storage,
+    changed: Collection[Alert],
+    *,
+    event: str,
+    actor: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Save many alerts' new states and one `event` each, in one transaction (bulk paths)."""
+    if not changed:
+        return
+    columns = [c for c in a.c if c.name != "id"]
+    stmt = (
+        sa.update(a)
+        .where(a.c.id == sa.bindparam("b_id"))
+        .values({c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in columns})
+    )
+    params = [
+        {"b_id": _require_id(x), **{f"b_{k}": v for k, v in _values(x).items()}} for x in changed
+    ]
+    rows = [
+        _event_row(_require_id(x), x.updated_at or clock.utcnow(), event, actor, message, data)
+        for x in changed
+    ]
+    with st.begin() as conn:
+        conn.execute(stmt, params)
+        conn.execute(sa.insert(ev), rows)

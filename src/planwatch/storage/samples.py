@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from planwatch.model.samples import QueryRef, QuerySample, SampleColumns
 from planwatch.storage import _sql, queries
 from planwatch.storage.engine import Storage
+from planwatch.storage.tables import UTCDateTime
 from planwatch.storage.tables import queries as q
 from planwatch.storage.tables import query_samples as s
 
@@ -27,6 +28,7 @@ _VALUE_COLUMNS = (
     "blks_temp",
     "extras",
 )
+_COLUMNS = ("query_pk", "interval_start", *_VALUE_COLUMNS)
 
 
 def insert(st: Storage, samples: Sequence[QuerySample]) -> int:
@@ -43,25 +45,55 @@ def insert(st: Storage, samples: Sequence[QuerySample]) -> int:
         ids = queries.ensure(conn, seen)
         rows = {(ids[x.ref], x.interval_start): _row(ids[x.ref], x) for x in samples}
         ordered = [rows[k] for k in sorted(rows)]
-        _sql.upsert(conn, s, ordered, keys=("query_pk", "interval_start"), update=_VALUE_COLUMNS)
+        _upsert(conn, ordered)
     return len(ordered)
 
 
-def _row(query_pk: int, x: QuerySample) -> dict[str, Any]:
-    return {
-        "query_pk": query_pk,
-        "interval_start": x.interval_start,
-        "interval_end": x.interval_end,
-        "plan_hash": x.plan_hash,
-        "calls": x.calls,
-        "total_ms": x.total_ms,
-        "mean_ms": x.mean_ms,
-        "rows": x.rows,
-        "blks_hit": x.blks_hit,
-        "blks_read": x.blks_read,
-        "blks_temp": x.blks_temp,
-        "extras": x.extras or None,
-    }
+def _row(query_pk: int, x: QuerySample) -> tuple[Any, ...]:
+    """One row in `_COLUMNS` order."""
+    return (query_pk, x.interval_start, x.interval_end, x.plan_hash, x.calls, x.total_ms,
+            x.mean_ms, x.rows, x.blks_hit, x.blks_read, x.blks_temp, x.extras or None)
+
+
+def _upsert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """INSERT .. ON CONFLICT (query_pk, interval_start) DO UPDATE for every row, in one
+    executemany.
+
+    A collection writes thousands of rows per poll, and SQLAlchemy's per-row, per-column
+    parameter processing cost several times the database's own work. So the statement is
+    compiled by SQLAlchemy as usual, the column types' own bind processors are applied
+    column-wise (a batch has one or two distinct interval times, converted once each) and the
+    rows go to the driver's executemany unchanged.
+    """
+    stmt = _sql.insert(conn, s)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["query_pk", "interval_start"],
+        set_={c: stmt.excluded[c] for c in _VALUE_COLUMNS},
+    )
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(_COLUMNS))
+    values = _bind_columns(conn.dialect, rows)
+    if compiled.positional:
+        order = [_COLUMNS.index(name) for name in compiled.positiontup or ()]
+        params: list[Any] = list(zip(*(values[i] for i in order), strict=True))
+    else:
+        params = [dict(zip(_COLUMNS, row, strict=True)) for row in zip(*values, strict=True)]
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def _bind_columns(dialect: sa.Dialect, rows: list[tuple[Any, ...]]) -> list[Sequence[Any]]:
+    """The rows as columns, each converted by its column type's bind processor."""
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, name in enumerate(_COLUMNS):
+        col_type = s.c[name].type
+        process = col_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is None:
+            continue
+        if isinstance(col_type, UTCDateTime):
+            once = {value: process(value) for value in set(columns[i])}
+            columns[i] = [once[value] for value in columns[i]]
+        else:
+            columns[i] = [process(value) for value in columns[i]]
+    return columns
 
 
 def window(st: Storage, target: str, since: datetime, until: datetime) -> list[QuerySample]:

@@ -187,6 +187,8 @@ alerts = sa.Table(
     sa.Column("resolved_at", UTCDateTime, nullable=True),
     sa.Column("normal_windows", sa.Integer, nullable=False),
     sa.Column("details", JSONType, nullable=False),
+    sa.Column("evaluated_at", UTCDateTime, nullable=True),  # last time its condition was judged
+    sa.Column("escalated_at", UTCDateTime, nullable=True),
     sa.Index("ix_alerts_status_updated_at", "status", "updated_at"),
     sa.Index("ix_alerts_dedup_key_resolved_at", "dedup_key", "resolved_at"),
     # Two active alerts with one dedup key would be a twin page: the database forbids it.
@@ -209,7 +211,9 @@ alert_events = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("data", JSONType, nullable=False),
+    sa.Column("routed_at", UTCDateTime, nullable=True),  # NULL: not yet turned into outbox rows
     sa.Index("ix_alert_events_alert_id_at", "alert_id", "at"),
+    sa.Index("ix_alert_events_routed_at", "routed_at"),
 )
 
 notification_outbox = sa.Table(
@@ -316,4 +320,17 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Index("ix_leases_expires_at", "expires_at"),
+)
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    _id(),
+    sa.Column("matchers", JSONType, nullable=False),  # {"target": "orders-*", "kind": "check"}
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_silences_ends_at", "ends_at"),
 )

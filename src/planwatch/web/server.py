@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from planwatch.clock import utcnow
-from planwatch.web import health, metrics
+from planwatch.web import health, metrics, site
 
 if TYPE_CHECKING:
     from planwatch.app import App
@@ -49,9 +50,15 @@ def create_app(worker: App) -> Starlette:
         Route("/health/ready", ready),
         Route("/health", full),
         Route("/metrics", prometheus),
+        *site.routes(),  # JSON API (/api/v1) and dashboard
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(
+        routes=routes,
+        middleware=site.middleware(worker.settings.http),
+        exception_handlers=site.exception_handlers(),  # type: ignore[arg-type]
+    )
     app.state.worker = worker
+    app.state.policy = site.policy(worker.settings.http)
     app.state.registry = metrics.registry_for(worker)
     return app
 
@@ -59,19 +66,27 @@ def create_app(worker: App) -> Starlette:
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handlers: the worker's signal handling owns shutdown."""
 
+    started_event: asyncio.Event | None = None
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started_event is not None and self.started:
+            self.started_event.set()  # listening: the worker may report READY
 
-async def serve(worker: App, stop: asyncio.Event) -> None:
-    """Serve HTTP until `stop` is set."""
+
+async def serve(worker: App, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
+    """Serve HTTP until `stop` is set; set `started` once the socket listens."""
     http = worker.settings.http
     config = uvicorn.Config(
         create_app(worker), host=http.host, port=http.port, log_config=None,
         access_log=False, lifespan="off",
     )
     server = _Server(config)
+    server.started_event = started
     task = asyncio.create_task(server.serve())
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)

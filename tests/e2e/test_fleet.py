@@ -1,0 +1,153 @@
+"""Fleet mode: two `planwatch run` workers on PostgreSQL storage share the targets through
+leases, run singleton jobs once, and a killed worker's targets move to the survivor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from planwatch.devtools.pgcluster import PgCluster
+from planwatch.storage import leases, worker_metrics
+from planwatch.storage.engine import Storage
+from planwatch.storage.tables import job_runs, workers
+
+pytestmark = pytest.mark.integration
+
+TARGETS = ["t1", "t2", "t3", "t4"]
+HEARTBEAT_S = 1
+LEASE_TTL_S = 4 * HEARTBEAT_S
+
+
+@pytest.fixture
+def fleet_config(tmp_path: Path, pg_cluster: PgCluster, pg_database: str) -> Iterator[Path]:
+    pg_cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", pg_database)
+    storage_db = f"{pg_database}_storage"
+    pg_cluster.psql(f"CREATE DATABASE {storage_db}")
+    config = {
+        "storage": {"url": pg_cluster.url(storage_db)},
+        "targets": [{"name": n, "engine": "postgresql", "dsn": pg_cluster.dsn(pg_database),
+                     "plan_capture": False} for n in TARGETS],
+        "scheduling": {
+            "jitter": "0s",
+            "heartbeat": {"interval": f"{HEARTBEAT_S}s"},
+            "collection": {"interval": "1s", "startup_delay": "0s"},
+            "analysis": {"interval": "1s", "startup_delay": "0s"},
+        },
+        "http": {"enabled": False},
+        "logging": {"format": "json"},
+    }
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(config))
+    yield path
+    pg_cluster.psql(f"DROP DATABASE IF EXISTS {storage_db} WITH (FORCE)")
+
+
+@pytest.fixture
+def start_worker(
+    fleet_config: Path, tmp_path: Path
+) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"{name}.log").open("wb")
+        env = {**os.environ, "PLANWATCH_WORKER__NAME": name}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "planwatch", "-c", str(fleet_config), "run"],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def target_holders(st: Storage) -> dict[str, str]:
+    now = datetime.now(UTC)
+    return {k.removeprefix("target:"): v for k, v in leases.holders(st, now, "target:").items()}
+
+
+def worker_ids(st: Storage) -> dict[str, tuple[str, str]]:
+    """instance id -> (name, status)"""
+    with st.connect() as conn:
+        rows = conn.execute(sa.select(workers.c.instance_id, workers.c.name, workers.c.status))
+        return {r.instance_id: (r.name, r.status) for r in rows}
+
+
+def runs_by_worker(st: Storage, job: str, since: datetime) -> dict[str, int]:
+    stmt = (sa.select(job_runs.c.worker_id, sa.func.count())
+            .where(job_runs.c.job_name == job, job_runs.c.started_at >= since)
+            .group_by(job_runs.c.worker_id))
+    with st.connect() as conn:
+        return {w: n for w, n in conn.execute(stmt).all()}
+
+
+def test_two_workers_share_targets_and_survive_a_killed_peer(
+    fleet_config: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    url = yaml.safe_load(fleet_config.read_text())["storage"]["url"]
+    st = Storage.open(url)
+    st.migrate()
+    first = start_worker("alpha")
+    try:
+        wait_for("alpha to hold every target", lambda: len(target_holders(st)) == 4, 30)
+        second = start_worker("beta")
+        wait_for("the targets to be split 2/2", lambda: sorted(
+            list(target_holders(st).values()).count(w) for w in set(target_holders(st).values())
+        ) == [2, 2], 30)
+        names = {i: n for i, (n, _) in worker_ids(st).items()}
+        split_at = datetime.now(UTC)
+        time.sleep(4)
+        # Each target is collected by its lease holder only; analysis runs on one worker.
+        holders = target_holders(st)
+        for target, owner in holders.items():
+            collected = runs_by_worker(st, f"collection:{target}", split_at)
+            assert set(collected) == {owner}, (target, collected, names)
+        assert len(runs_by_worker(st, "analysis", split_at)) == 1
+        snapshots = worker_metrics.recent(st)  # each worker snapshots itself every lease TTL
+        assert {m.worker_id for m in snapshots} == set(names)
+        assert all(m.memory_rss_bytes and m.memory_rss_bytes > 10_000_000 for m in snapshots)
+        assert max(m.jobs_run for m in snapshots) > 0
+
+        second.send_signal(signal.SIGKILL)  # a crash: no clean hand-over
+        second.wait(timeout=10)
+        beta = next(i for i, n in names.items() if n == "beta")
+        killed_at = time.monotonic()
+        wait_for("alpha to take beta's targets",
+                 lambda: set(target_holders(st).values()) == {first_id(names)}, 3 * LEASE_TTL_S)
+        assert time.monotonic() - killed_at <= LEASE_TTL_S + 3 * HEARTBEAT_S + 2
+        wait_for("beta to be marked Dead", lambda: worker_ids(st)[beta][1] == "Dead", 10)
+        assert first.poll() is None  # the survivor kept running throughout
+
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=15) == 0
+        assert target_holders(st) == {}  # a clean stop hands its leases back at once
+        assert worker_ids(st)[first_id(names)][1] == "Stopped"
+    finally:
+        st.close()
+
+
+def first_id(names: dict[str, str]) -> str:
+    return next(i for i, n in names.items() if n == "alpha")
