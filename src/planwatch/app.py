@@ -28,10 +28,11 @@ from planwatch.model.jobs import JobRun, Worker, WorkerStatus
 from planwatch.runtime import RuntimeState
 from planwatch.scheduling.backoff import RetryPolicy
 from planwatch.scheduling.breaker import BreakerBoard
-from planwatch.scheduling.runner import Scheduler
+from planwatch.scheduling.runner import JobRecorder, Scheduler
 from planwatch.selfstats import SelfStats
 from planwatch.storage import alerts, job_runs, targets, workers
 from planwatch.storage.engine import Storage
+from planwatch.telemetry import Telemetry, TracingRecorder
 
 log = structlog.get_logger("planwatch.app")
 
@@ -113,8 +114,13 @@ class App:
                                     shared=self.storage.dialect == "postgresql")
             await loop.run_in_executor(executor, self.deps.fleet.refresh,
                                        self.target_names(), utcnow())
+        recorder: JobRecorder = StorageRecorder(self.storage)
+        if s.telemetry.enabled and not self.one_shot:
+            telemetry = Telemetry(s.telemetry, self.instance_id)
+            self._stack.callback(telemetry.shutdown)
+            recorder = TracingRecorder(recorder, telemetry)
         self.scheduler = Scheduler(
-            specs.build(self.deps), recorder=StorageRecorder(self.storage),
+            specs.build(self.deps), recorder=recorder,
             retry=RetryPolicy.from_settings(sched.backoff),
             max_consecutive_failures=sched.max_consecutive_failures,
             worker_id=self.instance_id, jitter=sched.jitter,

@@ -130,7 +130,7 @@ def _entry_delta(key: EntryKey, entry: Entry, prev: Snapshot) -> dict[str, float
     diff = list(map(sub, now.values(), olds))
     if diff and min(diff) < 0:
         return None
-    return dict(compress(zip(now, diff), diff))
+    return dict(compress(zip(now, diff, strict=True), diff))
 
 
 def _vanished(prev: Snapshot, cur: Snapshot, gone: list[EntryKey]) -> dict[EntryKey, datetime]:

@@ -51,6 +51,7 @@ class PostgresCollector:
         self._prev_gap: timedelta | None = None
         self._texts: dict[QueryKey, str | None] = {}
         self._refs: dict[QueryKey, QueryRef] = {}  # fingerprinting every poll is costly
+        self._own: set[QueryKey] = set()  # planwatch's own statements (by their text)
         self._plan_hashes: dict[QueryKey, str] = {}
         self._queue: pg_capture.CaptureQueue[QueryKey] = pg_capture.CaptureQueue(
             target.plan_budget, target.explain_per_query_per_hour)
@@ -99,16 +100,18 @@ class PostgresCollector:
         snapshot, hidden = self._snapshot(conn, facts, now)
         result = deltas.compute(self._prev, snapshot)
         texts = self._fetch_texts(conn, facts, snapshot)
-        for key, counters in result.deltas.items():
-            if not self._is_own(key):
-                self._queue.observe(key, float(counters.get("total_exec_time", 0.0)),
-                                    int(counters.get("calls", 0)))
+        own = self._own
+        if self.target.plan_capture:  # the capture queue's latency regimes
+            for key, counters in result.deltas.items():
+                if key not in own:
+                    self._queue.observe(key, float(counters.get("total_exec_time", 0.0)),
+                                        int(counters.get("calls", 0)))
         plans = self._capture_plans(snapshot, now)
         start = self._prev.at if self._prev else None
         hashes = self._plan_hashes
         samples = [
             deltas.to_sample(self._ref(key), counters, start or now, now, hashes.get(key))
-            for key, counters in result.deltas.items() if not self._is_own(key)
+            for key, counters in result.deltas.items() if key not in own
         ]
         health = self._health(facts, snapshot, result, hidden, now)
         self._prev_gap = now - self._prev.at if self._prev else None
@@ -129,7 +132,8 @@ class PostgresCollector:
                 "statements_info", schema=sql.Identifier(facts.schema))).fetchone() or {}
         # Plain tuples: thousands of rows, and a dict per row costs more than the fetch.
         cur = conn.cursor(row_factory=tuple_row)
-        rows = cur.execute(facts.statements_sql, {"databases": list(self._databases(facts))})
+        params = {"databases": list(self._databases(facts))}
+        rows = cur.execute(facts.statements_sql, params).fetchall()
         names = facts.counter_names
         entries: dict[EntryKey, deltas.Entry] = {}
         hidden = 0
@@ -148,8 +152,9 @@ class PostgresCollector:
         self, conn: Connection, facts: SessionFacts, snapshot: deltas.Snapshot
     ) -> list[StatementText]:
         """Texts of query ids not seen before, in one `showtext := true` query."""
-        new = {QueryKey(e.datname, k.queryid) for k, e in snapshot.entries.items()} - set(
-            self._texts)
+        known = self._texts
+        new = {QueryKey(e.datname, k.queryid) for k, e in snapshot.entries.items()
+               if (e.datname, k.queryid) not in known}
         if not new:
             return []
         self.text_fetches += 1
@@ -167,6 +172,8 @@ class PostgresCollector:
             text = found.get(key)
             self._texts[key] = text
             self._refs.pop(key, None)
+            if sqlfiles.is_own(text):
+                self._own.add(key)
             if text is not None and not sqlfiles.is_own(text):
                 texts.append(StatementText(self._ref(key), text))
                 self._queue.add_new([key])
@@ -245,9 +252,6 @@ class PostgresCollector:
 
     def _databases(self, facts: SessionFacts) -> tuple[str, ...]:
         return self.target.databases or (facts.dbname,)
-
-    def _is_own(self, key: QueryKey) -> bool:
-        return sqlfiles.is_own(self._texts.get(key))
 
     def _ref(self, key: QueryKey) -> QueryRef:
         ref = self._refs.get(key)

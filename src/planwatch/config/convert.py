@@ -29,6 +29,7 @@ def to_settings(config: schema.ConfigModel) -> s.Settings:
         retention=_retention(config.retention),
         http=_http(config.http),
         logging=s.LoggingSettings(level=config.logging.level, format=config.logging.format),
+        telemetry=_telemetry(config.telemetry),
         worker_name=config.worker.name,
         environment=config.worker.environment,
     )
@@ -190,4 +191,12 @@ def _http(m: schema.HttpModel) -> s.HttpSettings:
         token=s.Secret(m.token) if m.token else None,
         public_read=m.public_read,
         public_url=m.public_url.rstrip("/") if m.public_url else None,
+    )
+
+
+def _telemetry(m: schema.TelemetryModel) -> s.TelemetrySettings:
+    return s.TelemetrySettings(
+        enabled=m.enabled, endpoint=m.endpoint.rstrip("/"), service_name=m.service_name,
+        traces=m.traces, metrics=m.metrics, export_interval=m.export_interval,
+        headers=tuple((k, s.Secret(v)) for k, v in sorted(m.headers.items())),
     )

@@ -300,6 +300,16 @@ class WorkerModel(_Model):
     environment: str = ""
 
 
+class TelemetryModel(_Model):
+    enabled: bool = False
+    endpoint: NonEmpty = "http://localhost:4318"  # OTLP/HTTP collector base URL
+    service_name: NonEmpty = "planwatch"
+    traces: bool = True
+    metrics: bool = True
+    export_interval: Duration = timedelta(seconds=30)
+    headers: dict[NonEmpty, NonEmpty] = {}  # e.g. an API key for a hosted collector
+
+
 class ConfigModel(_Model):
     storage: StorageModel = StorageModel()
     targets: list[TargetModel] = []
@@ -311,6 +321,7 @@ class ConfigModel(_Model):
     http: HttpModel = HttpModel()
     logging: LoggingModel = LoggingModel()
     worker: WorkerModel = WorkerModel()
+    telemetry: TelemetryModel = TelemetryModel()
 
 
 # -- schema navigation (for env overrides and "did you mean" hints) ------------------------

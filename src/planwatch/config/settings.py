@@ -190,6 +190,17 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    enabled: bool = False
+    endpoint: str = "http://localhost:4318"
+    service_name: str = "planwatch"
+    traces: bool = True
+    metrics: bool = True
+    export_interval: timedelta = timedelta(seconds=30)
+    headers: tuple[tuple[str, Secret], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     storage_url: Secret
     targets: tuple[TargetSettings, ...]
@@ -200,6 +211,7 @@ class Settings:
     retention: RetentionSettings = RetentionSettings()
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     worker_name: str = ""
     environment: str = ""
     digest: str = ""  # sha256 of the effective config, recorded on the worker row

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from planwatch.collectors.base import Collector, create
 from planwatch.config.settings import Settings, TargetSettings
@@ -15,6 +15,9 @@ from planwatch.runtime import RuntimeState
 from planwatch.scheduling.breaker import BreakerBoard
 from planwatch.selfstats import SelfStats
 from planwatch.storage.engine import Storage
+
+if TYPE_CHECKING:
+    from planwatch.jobs.checks import CheckService
 
 T = TypeVar("T")
 
@@ -30,6 +33,7 @@ class JobDeps:
     collectors: dict[str, Collector] = field(default_factory=dict)
     fleet: Fleet | None = None  # None for one-shot CLI runs: no leases, every job runs
     self_stats: SelfStats | None = None  # None for one-shot CLI runs: no worker_metrics
+    checks: CheckService | None = None  # the SQL/endpoint check runner (jobs/checks.py)
 
     async def blocking(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking driver call in the bounded thread pool."""

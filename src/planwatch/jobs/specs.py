@@ -33,4 +33,32 @@ def build(deps: JobDeps) -> list[JobSpec]:
         JobSpec(kind="heartbeat", name="heartbeat", settings=jobs["heartbeat"],
                 func=partial(heartbeat.heartbeat, deps), timeout=timedelta(seconds=30)),
     ]
+    specs += _alerting_specs(deps)
     return gates.apply(deps, [s for s in specs if s.settings.enabled])
+
+
+def _alerting_specs(deps: JobDeps) -> list[JobSpec]:
+    """Alert processing, daily summary, health check, retention and maintenance."""
+    from planwatch.jobs import (
+        alert_processing,
+        daily_summary,
+        health_check,
+        maintenance,
+        retention,
+    )
+
+    jobs = deps.settings.scheduling.jobs
+    return [
+        JobSpec(kind="alert_processing", name="alert_processing",
+                settings=jobs["alert_processing"], func=partial(alert_processing.process, deps),
+                timeout=timedelta(minutes=5)),
+        JobSpec(kind="daily_summary", name="daily_summary", settings=jobs["daily_summary"],
+                func=partial(daily_summary.run, deps), timeout=timedelta(minutes=5)),
+        JobSpec(kind="health_check", name="health_check", settings=jobs["health_check"],
+                func=partial(health_check.check, deps), timeout=timedelta(minutes=1)),
+        JobSpec(kind="retention_cleanup", name="retention_cleanup",
+                settings=jobs["retention_cleanup"], func=partial(retention.cleanup, deps),
+                timeout=timedelta(hours=2)),
+        JobSpec(kind="maintenance", name="maintenance", settings=jobs["maintenance"],
+                func=partial(maintenance.run, deps), timeout=timedelta(hours=2)),
+    ]

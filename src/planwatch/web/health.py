@@ -71,8 +71,23 @@ def target_checks(app: App) -> list[Check]:
     return out
 
 
+def health_job_checks(app: App, live: list[Check]) -> list[Check]:
+    """Findings of the health_check job that the live checks do not cover (e.g. channels).
+
+    Its storage verdict is never used: storage is checked live. A report older than ten
+    minutes is ignored (the job is not running).
+    """
+    report = app.state.health_report
+    if report is None or datetime.now(report.at.tzinfo) - report.at > timedelta(minutes=10):
+        return []
+    seen = {c.name for c in live} | {"storage"}
+    return [Check(i.name, Status(min(i.status, Status.DEGRADED)), i.message)
+            for i in report.items if i.name not in seen]
+
+
 def readiness(app: App) -> list[Check]:
-    return [storage_check(app), *job_checks(app), *target_checks(app)]
+    live = [storage_check(app), *job_checks(app), *target_checks(app)]
+    return [*live, *health_job_checks(app, live)]
 
 
 def everything(app: App, now: datetime) -> list[Check]:
