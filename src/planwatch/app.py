@@ -23,6 +23,7 @@ from planwatch.config.settings import Settings
 from planwatch.errors import ConfigError, PlanwatchError
 from planwatch.fleet import Fleet
 from planwatch.jobs import specs
+from planwatch.jobs.checks import CheckService
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.jobs import JobRun, Worker, WorkerStatus
 from planwatch.runtime import RuntimeState
@@ -107,6 +108,8 @@ class App:
             executor=executor, worker_id=self.instance_id,
         )
         self._stack.callback(self.deps.close_collectors)
+        self.checks = self.deps.checks = CheckService(s, self.storage)
+        self._stack.push_async_callback(self.checks.aclose)
         if not self.one_shot:
             await loop.run_in_executor(executor, self._register)
             self._stack.push_async_callback(self._mark_stopped)
@@ -203,6 +206,7 @@ class App:
             for name in set(self.state.targets) - enabled:
                 del self.state.targets[name]
             self.scheduler.replace_specs(specs.build(self.deps))
+            self.checks.configure(new)
             for name, collector in retired.items():
                 self._spawn(self._close_when_idle(f"collection:{name}", collector), "retire")
             log.info("config.reloaded", targets=len(new.targets), digest=new.digest[:12])
@@ -224,6 +228,8 @@ class App:
         from planwatch.web.server import serve
 
         tasks = [asyncio.create_task(self.scheduler.run(self.stop_event), name="scheduler")]
+        tasks.append(asyncio.create_task(self.checks.run(self.stop_event, self.deps.fleet),
+                                         name="checks"))
         if self.settings.http.enabled:
             tasks.append(asyncio.create_task(serve(self, self.stop_event, self.ready), name="http"))
         else:

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from planwatch import __version__, logs, render, views
@@ -20,7 +20,8 @@ from planwatch.config.settings import Settings
 from planwatch.errors import ConfigError, PlanwatchError
 from planwatch.model.jobs import ResultStatus
 
-EPILOG = "Configuration: -c PATH, else $PLANWATCH_CONFIG, else ./planwatch.yaml, else defaults."
+EPILOG = ("Configuration: -c PATH, else $PLANWATCH_CONFIG, else ./planwatch.yaml, else defaults. "
+          "Exit codes: 0 ok, 1 error, 2 invalid configuration. Details: docs/cli.md")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -135,6 +136,48 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from planwatch.alerting import commands, summary
+
+    settings = _settings(args)
+    st = _open(args)
+    if args.print:
+        print(summary.render_text(summary.collect(st, settings, utcnow())), end="")
+        return 0
+    results = commands.send_summary(st, settings, utcnow())
+    if not results:
+        print("no channels configured (alerting.channels); use --print to see the summary")
+    for name, error in results.items():
+        print(f"{name}: {'sent' if error is None else 'FAILED: ' + error}")
+    return 1 if any(results.values()) else 0
+
+
+def cmd_silences(args: argparse.Namespace) -> int:
+    from planwatch.alerting import commands
+    from planwatch.storage import silences
+
+    settings, now = _settings(args), utcnow()
+    st = _open(args)
+    if args.action == "add":
+        s = commands.add_silence(
+            st, args.matchers, duration=args.duration, starts_at=args.starts_at,
+            comment=args.comment or "", actor=f"cli:{getpass.getuser()}", now=now,
+        )
+        print(f"silence {s.id} active until {s.ends_at:%Y-%m-%d %H:%M} UTC")
+    elif args.action == "expire":
+        if len(args.matchers) != 1 or not args.matchers[0].isdigit():
+            raise PlanwatchError("usage: planwatch silences expire ID")
+        s = silences.expire(st, int(args.matchers[0]), now=now)
+        print(f"silence {s.id} ended at {s.ends_at:%Y-%m-%d %H:%M:%S} UTC")
+    else:
+        rows = commands.silence_rows(st, settings, now, every=args.all)
+        if args.json:
+            _print_json([commands.silence_json(r, now) for r in rows])
+        else:
+            print(commands.silences_table(rows, now))
+    return 0
+
+
 def cmd_queries(args: argparse.Namespace) -> int:
     from planwatch.storage import queries
 
@@ -178,6 +221,14 @@ def _duration(text: str) -> timedelta:
     return parse_duration(text)
 
 
+def _utc_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 date and time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="planwatch", epilog=EPILOG,
@@ -212,24 +263,41 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--rebuild-baselines", action="store_true",
                    help="rebuild baselines before analysing")
     a.set_defaults(pause=timedelta(0))
-    al = add("alerts", cmd_alerts, "list alerts")
-    al.add_argument("action", nargs="?", choices=["list", "ack", "resolve"], default="list")
+    al = add("alerts", cmd_alerts, "list alerts, or acknowledge / resolve one by id")
+    al.add_argument("action", nargs="?", choices=["list", "ack", "resolve"], default="list",
+                    help="list (default), ack ID or resolve ID")
     al.add_argument("id", nargs="?", type=int, help="alert id for ack/resolve")
     al.add_argument("--comment", help="comment recorded in the alert's audit trail")
     al.add_argument("--status", default="open",
-                    choices=["open", "all", "pending", "acknowledged", "resolved"])
-    al.add_argument("--limit", type=int, default=200)
+                    choices=["open", "all", "pending", "acknowledged", "resolved"],
+                    help="which alerts to list [open: pending, open and acknowledged]")
+    al.add_argument("--limit", type=int, default=200, help="at most this many, newest first [200]")
     al.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
+    sm = add("summary", cmd_summary, "send the daily summary to every channel now")
+    sm.add_argument("--print", action="store_true",
+                    help="print the summary's text here instead of sending it")
+    si = add("silences", cmd_silences, "list, add or expire silences (maintenance windows)")
+    si.add_argument("action", nargs="?", choices=["list", "add", "expire"], default="list",
+                    help="list (default), add KEY=GLOB..., or expire ID")
+    si.add_argument("matchers", nargs="*", metavar="KEY=GLOB|ID",
+                    help="add: matchers such as target=orders-* kind=regression; expire: the id")
+    si.add_argument("--duration", type=_duration, default=timedelta(hours=2),
+                    help="add: how long the silence lasts [2h]")
+    si.add_argument("--starts-at", type=_utc_datetime, help="add: start (ISO-8601, UTC) [now]")
+    si.add_argument("--comment", help="add: why (shown in the audit trail)")
+    si.add_argument("--all", action="store_true", help="list: include ended silences")
+    si.add_argument("--json", action="store_true", help="list: JSON output")
     q = add("queries", cmd_queries, "top queries by total time, with plan changes")
-    q.add_argument("--target")
+    q.add_argument("--target", help="only this target")
     q.add_argument("--since", type=_duration, default=timedelta(hours=24),
                    help="look back this far [24h]")
-    q.add_argument("--limit", type=int, default=25)
+    q.add_argument("--limit", type=int, default=25, help="at most this many [25]")
     q.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
     w = add("workers", cmd_workers, "list workers and their heartbeats")
-    w.add_argument("--json", action="store_true")
+    w.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
     s = add("secrets", cmd_secrets, "encrypt a secret for the config (enc:...)")
-    s.add_argument("secrets_cmd", choices=["encrypt", "generate-key"])
+    s.add_argument("secrets_cmd", choices=["encrypt", "generate-key"],
+                   help="encrypt a value, or print a new key for PLANWATCH_SECRET_KEY")
     s.add_argument("value", nargs="?", help="plaintext (default: read one line from stdin)")
     return p
 

@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import psutil
@@ -44,23 +44,28 @@ RELOAD_SIGNAL = int(getattr(signal, "SIGHUP", 0))  # 0: no SIGHUP (Windows)
 
 def main(settings: Settings, config_path: str | None = None) -> int:
     """`planwatch run`: the worker until SIGTERM/SIGINT, then leave without waiting on
-    threads stuck in driver calls."""
-    code = asyncio.run(run(settings, config_path))
-    return leave(code)
+    threads stuck in driver calls; forced out `STOP_DEADLINE` seconds after the signal."""
+    deadline = threading.Timer(STOP_DEADLINE, _forced_exit)
+    deadline.daemon = True
+    try:
+        code = asyncio.run(run(settings, config_path, on_stop=deadline.start))
+        return leave(code)
+    finally:
+        deadline.cancel()
 
 
 async def run(
-    settings: Settings, config_path: str | None = None, *, notifier: systemd.Notifier | None = None
+    settings: Settings, config_path: str | None = None, *,
+    notifier: systemd.Notifier | None = None, on_stop: Callable[[], None] | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP reloads the configuration."""
     notifier = notifier or systemd.Notifier()
     async with App(settings, config_path=config_path) as app:
-        deadline = threading.Timer(STOP_DEADLINE, _forced_exit)
-        deadline.daemon = True
 
         def stop() -> None:
             notifier.stopping()
-            deadline.start()
+            if on_stop is not None:
+                on_stop()
             app.stop_event.set()
 
         loop = asyncio.get_running_loop()

@@ -36,9 +36,12 @@ class EntryKey(NamedTuple):
     toplevel: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """Cumulative counters of one entry (canonical names, see `pg_columns`)."""
+class Entry(NamedTuple):
+    """Cumulative counters of one entry (canonical names, see `pg_columns`).
+
+    A tuple, not a dataclass: a snapshot holds one per pg_stat_statements entry for a whole
+    poll interval, and tuples of untracked values drop out of the garbage collector's scans.
+    """
 
     datname: str
     counters: Mapping[str, float]

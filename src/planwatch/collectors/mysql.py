@@ -43,6 +43,9 @@ MONITORING = ("EXPLAIN ", "SHOW GLOBAL STATUS")
 PERFORMANCE_SCHEMA = "`performance_schema`"  # its tables and its variables: monitoring
 _LEADING = re.compile(r"^(?:\s+|/\*.*?\*/|--[^\n]*\n|#[^\n]*\n|\()*", re.S)
 _SELECT = re.compile(r"select\b", re.I)
+MOVED_MIN_MS = 1.0
+"""A latency move re-captures the plan only when the mean per call changed by at least this
+much: sub-millisecond jitter of fast digests would use up explain_per_query_per_hour."""
 HISTORY_TABLES = ("events_statements_history_long", "events_statements_history")
 NO_PLAN_SOURCE = (
     "MariaDB keeps no statement sample, so plans come from the statement history, whose "
@@ -69,7 +72,7 @@ class MysqlCollector:
         self._own: set[str] = set()
         self._plan_hashes: dict[DigestKey, str] = {}
         self._queue: CaptureQueue[DigestKey] = CaptureQueue(
-            target.plan_budget, target.explain_per_query_per_hour)
+            target.plan_budget, target.explain_per_query_per_hour, min_delta_ms=MOVED_MIN_MS)
         self._requests: list[QueryRef] = []
         self._lock = threading.Lock()
         self._warned: set[str] = set()

@@ -63,6 +63,7 @@ class CaptureQueue(Generic[K]):
     budget: int
     per_hour: int
     ratio: float = 1.5
+    min_delta_ms: float = 0.0  # and by at least this much per call: sub-ms jitter is no move
     _new: dict[K, None] = field(default_factory=dict)
     _requested: dict[K, None] = field(default_factory=dict)
     _moved: dict[K, None] = field(default_factory=dict)
@@ -76,14 +77,15 @@ class CaptureQueue(Generic[K]):
         self._requested.update(dict.fromkeys(keys))
 
     def observe(self, key: K, total_ms: float, calls: int) -> bool:
-        """Record one interval; True (and queued) when its mean moved ≥ ratio either way."""
+        """Record one interval; True (and queued) when its mean moved ≥ ratio either way
+        (and by ≥ `min_delta_ms`)."""
         if calls <= 0:
             return False
         regime = self._latency.setdefault(key, _Regime())
         mean, average = total_ms / calls, regime.mean_ms
         moved = regime.calls > 0 and average > 0 and mean > 0 and (
             mean >= average * self.ratio or mean * self.ratio <= average
-        )
+        ) and abs(mean - average) >= self.min_delta_ms
         regime.total_ms += total_ms
         regime.calls += calls
         if moved:

@@ -157,10 +157,18 @@ DEFAULT_SETTINGS: dict[str, str] = {
 
 
 def start_cluster(
-    settings: Mapping[str, str] | None = None, *, os_user: str = "postgres", port: int | None = None
+    settings: Mapping[str, str] | None = None, *, os_user: str = "postgres",
+    port: int | None = None, bindir: Path | None = None, stat_statements: bool = True,
 ) -> PgCluster:
-    """initdb + start a cluster in a fresh temporary directory; caller must `cleanup()`."""
-    bindir = find_bindir()
+    """initdb + start a cluster in a fresh temporary directory; caller must `cleanup()`.
+
+    `bindir` picks other server binaries (e.g. a PostgreSQL 16 build without contrib, then
+    with `stat_statements=False`, which skips preloading and creating pg_stat_statements).
+    """
+    bindir = bindir or find_bindir()
+    defaults = dict(DEFAULT_SETTINGS)
+    if not stat_statements:
+        defaults = {k: v for k, v in defaults.items() if "stat_statements" not in k + v}
     root = Path(tempfile.mkdtemp(prefix="planwatch-pg-"))
     user = None
     if os.geteuid() == 0:
@@ -170,7 +178,7 @@ def start_cluster(
         user = os_user
     cluster = PgCluster(bindir=bindir, root=root, port=port or free_port(), user=user)
     try:
-        cluster.initdb({**DEFAULT_SETTINGS, **(settings or {})})
+        cluster.initdb({**defaults, **(settings or {})})
         cluster.start()
         for _ in range(50):
             try:
@@ -178,7 +186,8 @@ def start_cluster(
                 break
             except PlanwatchError:
                 time.sleep(0.1)
-        cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        if stat_statements:
+            cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     except BaseException:
         cluster.cleanup()
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
-from planwatch.jobs import analysis, baselines, collection, gates, heartbeat
+from planwatch.jobs import analysis, baselines, checks, collection, gates, heartbeat
 from planwatch.jobs.deps import JobDeps
 from planwatch.scheduling.runner import JobSpec
 
@@ -33,6 +33,10 @@ def build(deps: JobDeps) -> list[JobSpec]:
         JobSpec(kind="heartbeat", name="heartbeat", settings=jobs["heartbeat"],
                 func=partial(heartbeat.heartbeat, deps), timeout=timedelta(seconds=30)),
     ]
+    if deps.checks is not None and deps.settings.checks:
+        # Checks run on their own loop (checks/runner.py); this job reports on it.
+        specs.append(JobSpec(kind="checks", name="checks", settings=jobs["checks"],
+                             func=partial(checks.report, deps), timeout=timedelta(minutes=1)))
     specs += _alerting_specs(deps)
     return gates.apply(deps, [s for s in specs if s.settings.enabled])
 

@@ -92,6 +92,8 @@ class JobState:
     skipped_overlaps: int
     runs: int
     failures: int
+    timed_runs: int = 0  # finished runs (completed or failed) whose duration is summed below
+    total_duration_s: float = 0.0
 
 
 @dataclass(eq=False)
@@ -110,10 +112,18 @@ class _Job:
     skipped_elsewhere: int = 0
     runs: int = 0
     failures: int = 0
+    timed_runs: int = 0
+    total_duration_s: float = 0.0
 
     @property
     def running(self) -> bool:
         return self.task is not None and not self.task.done()
+
+    def timed(self, duration_ms: float) -> float:
+        """Record a finished run's duration (for the /metrics summary); returns it."""
+        self.timed_runs += 1
+        self.total_duration_s += duration_ms / 1000.0
+        return duration_ms
 
 
 class _Entry(NamedTuple):
@@ -323,10 +333,10 @@ class Scheduler:
             bound.info("job.recovered", after_failures=job.consecutive_failures)
         job.consecutive_failures, job.last_error = 0, None
         job.last_status, job.last_result = JobStatus.COMPLETED, outcome.result_status
-        job.last_duration_ms = await self._finish(
+        job.last_duration_ms = job.timed(await self._finish(
             run_id, run, t0, JobStatus.COMPLETED, outcome.result_status, outcome.message,
             data=outcome.data,
-        )
+        ))
         bound.debug("job.done", ms=job.last_duration_ms, result=outcome.result_status.value)
         return outcome
 
@@ -364,10 +374,10 @@ class Scheduler:
         )
         if job.consecutive_failures == self._max_failures:
             bound.error("job.unhealthy", consecutive_failures=job.consecutive_failures)
-        job.last_duration_ms = await self._finish(
+        job.last_duration_ms = job.timed(await self._finish(
             run_id, run, t0, JobStatus.FAILED, ResultStatus.ERROR, error,
             error=error, next_retry_at=retry_at,
-        )
+        ))
         # Scheduled last, with no await after it: a retry that fell due while the run was
         # still being recorded would otherwise be skipped as an overlap (and lost).
         self._schedule(job, retry_at)
@@ -450,6 +460,7 @@ class Scheduler:
             consecutive_failures=job.consecutive_failures,
             unhealthy=job.consecutive_failures >= self._max_failures,
             skipped_overlaps=job.skipped_overlaps, runs=job.runs, failures=job.failures,
+            timed_runs=job.timed_runs, total_duration_s=job.total_duration_s,
         )
 
 

@@ -213,12 +213,14 @@ def escalation_due(st: Storage, opened_before: datetime, *, limit: int = 10_000)
 
 
 def not_evaluated_since(st: Storage, cutoff: datetime, *, limit: int = 10_000) -> list[Alert]:
-    """Active alerts whose condition was last judged (and last updated) before `cutoff`."""
-    seen = sa.func.coalesce(a.c.evaluated_at, a.c.opened_at)
-    touched = sa.func.coalesce(a.c.updated_at, a.c.opened_at)
+    """Active alerts whose condition was last judged before `cutoff`.
+
+    Alerts whose writer does not stamp `evaluated_at` count from their last update.
+    """
+    seen = sa.func.coalesce(a.c.evaluated_at, a.c.updated_at, a.c.opened_at)
     stmt = (
         sa.select(a)
-        .where(a.c.status.in_(ACTIVE_ALERT_STATUSES), seen < cutoff, touched < cutoff)
+        .where(a.c.status.in_(ACTIVE_ALERT_STATUSES), seen < cutoff)
         .order_by(a.c.id)
         .limit(limit)
     )

@@ -7,8 +7,16 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
+
+from planwatch import __version__
+from planwatch.scheduling.breaker import BreakerState
 
 if TYPE_CHECKING:
     from planwatch.app import App
@@ -28,6 +36,11 @@ class Name(StrEnum):
     SCHEDULE_LAG = "planwatch_schedule_lag_seconds"
     ALERTS_OPEN = "planwatch_alerts_open"
     STORAGE_UP = "planwatch_storage_up"
+    JOB_DURATION = "planwatch_job_duration_seconds"
+    JOB_UNHEALTHY = "planwatch_job_unhealthy"
+    JOB_RUNNING = "planwatch_job_running"
+    CIRCUIT_OPEN = "planwatch_target_circuit_open"
+    BUILD_INFO = "planwatch_build_info"
 
 
 class StateCollector(Collector):
@@ -35,6 +48,10 @@ class StateCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(Name.BUILD_INFO, "planwatch version and worker", labels=[
+            "version", "worker"])
+        info.add_metric([__version__, self.app.instance_id], 1.0)
+        yield info
         yield from self._targets()
         yield from self._counters()
         yield from self._jobs()
@@ -49,8 +66,14 @@ class StateCollector(Collector):
             if ts.up is not None:
                 up.add_metric([name], 1.0 if ts.up else 0.0)
                 dur.add_metric([name], ts.last_duration_s)
+        breaker = GaugeMetricFamily(Name.CIRCUIT_OPEN, "1 while the target's circuit is open "
+                                    "(calls are not attempted)", labels=["target"])
+        deps = getattr(self.app, "deps", None)
+        for name, state in sorted(deps.breakers.snapshot().items() if deps else ()):
+            breaker.add_metric([name], 0.0 if state.state is BreakerState.CLOSED else 1.0)
         yield up
         yield dur
+        yield breaker
 
     def _counters(self) -> Iterator[Metric]:
         c = self.app.state.counters
@@ -77,15 +100,24 @@ class StateCollector(Collector):
                                    labels=["job", "kind"])
         skipped = CounterMetricFamily(Name.JOB_SKIPPED, "Ticks skipped because still running",
                                       labels=["job", "kind"])
+        duration = SummaryMetricFamily(Name.JOB_DURATION, "Duration of finished job runs",
+                                       labels=["job", "kind"])
+        unhealthy = GaugeMetricFamily(Name.JOB_UNHEALTHY, "1 while the job is over its failure "
+                                      "budget (max_consecutive_failures)", labels=["job", "kind"])
+        running = GaugeMetricFamily(Name.JOB_RUNNING, "1 while a run is in flight",
+                                    labels=["job", "kind"])
         for js in self.app.scheduler.states():
             labels = [js.name, js.kind]
             runs.add_metric(labels, js.runs)
             fails.add_metric(labels, js.failures)
             consec.add_metric(labels, js.consecutive_failures)
             skipped.add_metric(labels, js.skipped_overlaps)
+            duration.add_metric(labels, js.timed_runs, js.total_duration_s)
+            unhealthy.add_metric(labels, 1.0 if js.unhealthy else 0.0)
+            running.add_metric(labels, 1.0 if js.running else 0.0)
         lag = GaugeMetricFamily(Name.SCHEDULE_LAG, "p99 delay between due time and start")
         lag.add_metric([], self.app.scheduler.schedule_lag_p99())
-        yield from (runs, fails, consec, skipped, lag)
+        yield from (runs, fails, consec, skipped, duration, unhealthy, running, lag)
 
     def _alerts(self) -> Iterator[Metric]:
         g = GaugeMetricFamily(Name.ALERTS_OPEN, "Active alerts", labels=["kind", "severity"])
