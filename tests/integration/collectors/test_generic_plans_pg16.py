@@ -41,7 +41,7 @@ REF = QueryRef("t", "shop", "1", "f")
 
 @pytest.fixture(scope="module")
 def pg16() -> Iterator[pgcluster.PgCluster]:
-    spec = importlib.util.find_spec("pgserver")  # located, not imported: its import has side effects
+    spec = importlib.util.find_spec("pgserver")  # found, not imported (its import warns)
     assert spec is not None and spec.submodule_search_locations, "pip install pgserver (dev extra)"
     bindir = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
     cluster = pgcluster.start_cluster(bindir=bindir, stat_statements=False)
