@@ -85,13 +85,14 @@ def run_workload(conn: psycopg.Connection[Any], stmts: list[str]) -> None:
 
 def planwatch_cycle(collector: PostgresCollector, deps: JobDeps) -> dict[str, Any]:
     """One collection cycle exactly as the collection job does it, timed in two parts."""
-    t0 = time.perf_counter()
-    result = collector.collect(utcnow())
-    t1 = time.perf_counter()
-    written = collection._persist(deps, result)
-    t2 = time.perf_counter()
+    with common.Meter() as meter:
+        t0 = time.perf_counter()
+        result = collector.collect(utcnow())
+        t1 = time.perf_counter()
+        written = collection._persist(deps, result)
+        t2 = time.perf_counter()
     return {"s": t2 - t0, "collect_s": t1 - t0, "persist_s": t2 - t1, "samples": written,
-            "texts": len(result.texts)}
+            "texts": len(result.texts), **meter.result()}
 
 
 class Baseline:
@@ -105,6 +106,11 @@ class Baseline:
         self.db.executescript(BASELINE_DDL)
 
     def cycle(self) -> dict[str, Any]:
+        with common.Meter() as meter:
+            out = self._cycle()
+        return out | meter.result()
+
+    def _cycle(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         cur = self.pg.execute("SELECT * FROM pg_stat_statements")
         rows = cur.fetchall()
@@ -203,27 +209,28 @@ def measure(args: argparse.Namespace, cluster: pgcluster.PgCluster, tmp: Path) -
 
 
 def summarize(raw: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Medians of both sides; the goal is on the median wall time of steady cycles."""
     def med(runs: list[dict[str, Any]], key: str = "s") -> float:
         return common.median([float(x[key]) for x in runs])
 
     pw, base, first = raw["planwatch"], raw["baseline"], raw["first"]
     ratio = med(pw) / med(base)
+    pairs = [p["s"] / b["s"] for p, b in zip(pw, base, strict=True)]
+    keys = ("s", "collect_s", "persist_s", "cpu_s", "gc_s")
     return {
         "config": config,
         "entries": raw["entries"],
-        "samples_per_cycle": [x["samples"] for x in pw],
-        "planwatch_steady_s": [x["s"] for x in pw],
-        "planwatch_first_s": [x["s"] for x in first],
-        "baseline_s": [x["s"] for x in base],
-        "median": {
-            "planwatch_steady_s": med(pw), "planwatch_collect_s": med(pw, "collect_s"),
-            "planwatch_persist_s": med(pw, "persist_s"), "planwatch_first_s": med(first),
-            "planwatch_first_collect_s": med(first, "collect_s"),
-            "planwatch_first_persist_s": med(first, "persist_s"),
-            "baseline_s": med(base), "baseline_fetch_s": med(base, "fetch_s"),
-            "baseline_insert_s": med(base, "insert_s"),
-        },
+        "samples_per_cycle": sorted({x["samples"] for x in pw}),
+        "planwatch": {k: med(pw, k) for k in keys},
+        "planwatch_first": {k: med(first, k) for k in keys},
+        "baseline": {k: med(base, k) for k in ("s", "fetch_s", "insert_s", "cpu_s", "gc_s")},
+        "planwatch_s": common.spread([x["s"] for x in pw]),
+        "baseline_s": common.spread([x["s"] for x in base]),
+        "full_gcs": {"planwatch": sum(x["full_gcs"] for x in pw),
+                     "baseline": sum(x["full_gcs"] for x in base), "cycles": len(pw)},
         "ratio_steady": ratio,
+        "ratio_cpu": med(pw, "cpu_s") / med(base, "cpu_s"),
+        "median_pair_ratio": common.median(pairs),
         "ratio_first": med(first) / med(base),
         "goal_ratio": GOAL_RATIO,
         "pass": ratio <= GOAL_RATIO,
@@ -232,28 +239,39 @@ def summarize(raw: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 
 
 def report(res: dict[str, Any]) -> str:
-    m = res["median"]
+    p, f, b = res["planwatch"], res["planwatch_first"], res["baseline"]
     rows = [
-        ["planwatch steady cycle", m["planwatch_steady_s"], m["planwatch_collect_s"],
-         m["planwatch_persist_s"], res["ratio_steady"]],
-        ["planwatch first cycle (texts)", m["planwatch_first_s"], m["planwatch_first_collect_s"],
-         m["planwatch_first_persist_s"], res["ratio_first"]],
-        ["baseline fetch + executemany", m["baseline_s"], m["baseline_fetch_s"],
-         m["baseline_insert_s"], 1.0],
+        ["planwatch steady cycle", p["s"], p["collect_s"], p["persist_s"], p["cpu_s"],
+         p["gc_s"], res["ratio_steady"]],
+        ["planwatch first cycle (texts)", f["s"], f["collect_s"], f["persist_s"], f["cpu_s"],
+         f["gc_s"], res["ratio_first"]],
+        ["baseline fetch + executemany", b["s"], b["fetch_s"], b["insert_s"], b["cpu_s"],
+         b["gc_s"], 1.0],
     ]
-    head = ["side (medians)", "total s", "fetch/collect s", "write s", "x baseline"]
-    goal = (f"goal: steady <= {GOAL_RATIO}x baseline -> {res['ratio_steady']:.2f}x "
-            f"{common.verdict(res['pass'])}")
-    return "\n".join([common.table(head, rows), "", goal])
+    head = ["side (medians)", "wall s", "fetch/collect s", "write s", "CPU s", "GC s",
+            "x baseline"]
+    gcs = res["full_gcs"]
+    return "\n".join([
+        common.table(head, rows),
+        f"samples per steady cycle: {res['samples_per_cycle']}; wall min/max planwatch "
+        f"{res['planwatch_s']['min']:.3f}/{res['planwatch_s']['max']:.3f} s, baseline "
+        f"{res['baseline_s']['min']:.3f}/{res['baseline_s']['max']:.3f} s; median of "
+        f"per-round ratios {res['median_pair_ratio']:.2f}; CPU ratio {res['ratio_cpu']:.2f}; "
+        f"full GCs in {gcs['cycles']} cycles: planwatch {gcs['planwatch']}, "
+        f"baseline {gcs['baseline']}",
+        f"goal: steady <= {GOAL_RATIO}x baseline (median wall) -> {res['ratio_steady']:.2f}x "
+        f"{common.verdict(res['pass'])}",
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--statements", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=9, help="alternating rounds per side")
+    parser.add_argument("--rounds", type=int, default=21, help="alternating rounds per side")
     parser.add_argument("--first-cycles", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile one extra cycle")
     parser.add_argument("--quick", action="store_true", help="smoke run (500 statements)")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw results here")
     args = parser.parse_args(argv)
     if args.quick:
         args.statements, args.rounds, args.first_cycles = 500, 2, 1
@@ -269,11 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         cluster.cleanup()
     config = {"statements": args.statements, "rounds": args.rounds,
               "first_cycles": args.first_cycles, "quick": args.quick}
-    res = summarize(raw, config) | {"machine": facts}
+    res = summarize(raw, config) | {"machine": facts, "load_at_end": common.load_line()}
     print(report(res))
+    print(f"machine: {facts['cpu']}, {facts['load_at_start']}; at end {res['load_at_end']}")
     if res["profile"]:
         print("\ncProfile of one steady cycle (cumulative):\n" + res["profile"])
-    print(f"\nresults: {common.write_result('collection_cycle', res)}")
+    common.write_json(args.json, "collection_cycle", res)
     return 0
 
 

@@ -6,12 +6,14 @@ The scripts in bench/ import this as a sibling module (`import common`): they ar
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -27,8 +29,6 @@ from planwatch.runtime import RuntimeState
 from planwatch.scheduling.breaker import BreakerBoard
 from planwatch.storage.engine import Storage
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
 
 def machine(cluster: pgcluster.PgCluster | None = None) -> dict[str, Any]:
     """What the numbers were measured on: cores, memory, PostgreSQL and Python versions."""
@@ -38,6 +38,7 @@ def machine(cluster: pgcluster.PgCluster | None = None) -> dict[str, Any]:
         "cpu": _cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load_at_start": load_line(),
     }
     if cluster is not None:
         facts["postgresql"] = cluster.psql("SHOW server_version").strip()
@@ -99,6 +100,40 @@ def run_client(cluster: pgcluster.PgCluster, args: list[str]) -> str:
     return res.stdout + res.stderr
 
 
+class Meter:
+    """CPU seconds of this process and garbage-collector pauses inside a `with` block.
+
+    On a loaded machine wall time mostly measures waiting for a core; CPU time shows the work
+    itself, and the GC pauses show what the block's allocations cost later.
+    """
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0
+        self.gc_s = 0.0
+        self.full_gcs = 0
+        self._gc_started = 0.0
+        self._cpu0 = 0.0
+
+    def _on_gc(self, phase: str, info: Mapping[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        self.gc_s += time.perf_counter() - self._gc_started
+        self.full_gcs += int(info.get("generation") == 2)
+
+    def __enter__(self) -> Meter:
+        gc.callbacks.append(self._on_gc)
+        self._cpu0 = time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cpu_s = time.process_time() - self._cpu0
+        gc.callbacks.remove(self._on_gc)
+
+    def result(self) -> dict[str, float]:
+        return {"cpu_s": self.cpu_s, "gc_s": self.gc_s, "full_gcs": self.full_gcs}
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -135,13 +170,18 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def write_result(name: str, data: Mapping[str, Any]) -> Path:
-    """bench/results/<name>-<UTC timestamp>.json, plus <name>-latest.json."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+def write_json(path: str | None, name: str, data: Mapping[str, Any]) -> None:
+    """Raw results as JSON, only where `--json PATH` asked for them (nothing is written by
+    default: numbers reach docs/benchmarks.md by hand, with the command that made them)."""
+    if not path:
+        return
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     payload = {"benchmark": name, "at": stamp, "argv": sys.argv[1:], **data}
-    text = json.dumps(payload, indent=2, default=str)
-    path = RESULTS_DIR / f"{name}-{stamp}.json"
-    path.write_text(text)
-    (RESULTS_DIR / f"{name}-latest.json").write_text(text)
-    return path
+    Path(path).write_text(json.dumps(payload, indent=2, default=str))
+    print(f"raw results: {path}")
+
+
+def load_line() -> str:
+    """The 1/5/15-minute load averages, to record how busy the machine was."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"

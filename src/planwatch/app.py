@@ -8,7 +8,6 @@ import os
 import socket
 import uuid
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from planwatch.model.jobs import JobRun, Worker, WorkerStatus
 from planwatch.runtime import RuntimeState
 from planwatch.scheduling.backoff import RetryPolicy
 from planwatch.scheduling.breaker import BreakerBoard
+from planwatch.scheduling.pool import ContextPool
 from planwatch.scheduling.runner import JobRecorder, Scheduler
 from planwatch.selfstats import SelfStats
 from planwatch.storage import alerts, job_runs, targets, workers
@@ -95,8 +95,8 @@ class App:
     async def _start(self) -> None:
         s = self.settings
         sched = s.scheduling
-        executor = ThreadPoolExecutor(max_workers=sched.max_parallel_targets + 4,
-                                      thread_name_prefix="planwatch")
+        executor = ContextPool(max_workers=sched.max_parallel_targets + 4,
+                               thread_name_prefix="planwatch")
         self._stack.callback(executor.shutdown, wait=False, cancel_futures=True)
         loop = asyncio.get_running_loop()
         self.storage = await loop.run_in_executor(executor, open_storage, s)
@@ -172,6 +172,9 @@ class App:
 
     def reload(self) -> None:
         """SIGHUP: re-read the configuration in the background (see `apply_reload`)."""
+        if not hasattr(self, "scheduler"):
+            log.warning("config.reload_ignored", reason="the worker is still starting")
+            return
         self._spawn(self.apply_reload(), "reload")
 
     async def apply_reload(self) -> bool:
@@ -192,10 +195,16 @@ class App:
             for section, old_value, new_value in (
                 ("storage.url", self.settings.storage_url.reveal(), new.storage_url.reveal()),
                 ("http", self.settings.http, new.http),
+                ("logging", self.settings.logging, new.logging),
             ):
                 if old_value != new_value:
                     log.warning("config.reload_needs_restart", section=section)
-            await asyncio.to_thread(targets.sync, self.storage, new.targets, utcnow())
+            try:
+                await asyncio.to_thread(targets.sync, self.storage, new.targets, utcnow())
+            except PlanwatchError as exc:  # storage down: apply nothing, a later reload can
+                log.error("config.reload_failed", error=str(exc),
+                          detail="the running configuration stays in effect")
+                return False
             kept = {t.name for t in new.targets if t in set(self.settings.targets)}
             retired = {n: c for n, c in self.deps.collectors.items() if n not in kept}
             for name in retired:

@@ -191,6 +191,24 @@ def cmd_queries(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_checks(args: argparse.Namespace) -> int:
+    from planwatch.app import open_storage
+    from planwatch.checks import plan
+    from planwatch.storage import check_results
+
+    settings = _settings(args)
+    st = open_storage(settings)
+    found = {(c.check, c.target): c for c in check_results.summary(st, utcnow())}
+    configured = [(t.name, t.target) for t in plan.tasks(settings.checks, settings.targets)]
+    keys = configured + sorted(set(found) - set(configured))
+    rows = [views.check_summary(found.get(k), *k) for k in keys]
+    if args.json:
+        _print_json(rows)
+    else:
+        print(render.checks_table(rows))
+    return 0
+
+
 def cmd_workers(args: argparse.Namespace) -> int:
     from planwatch.storage import workers
 
@@ -293,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="look back this far [24h]")
     q.add_argument("--limit", type=int, default=25, help="at most this many [25]")
     q.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
+    ch = add("checks", cmd_checks, "SQL and endpoint checks: last status, 7-day success rate")
+    ch.add_argument("--json", action="store_true", help="stable JSON output (docs/checks.md)")
     w = add("workers", cmd_workers, "list workers and their heartbeats")
     w.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
     s = add("secrets", cmd_secrets, "encrypt a secret for the config (enc:...)")

@@ -58,25 +58,30 @@ async def run(
     settings: Settings, config_path: str | None = None, *,
     notifier: systemd.Notifier | None = None, on_stop: Callable[[], None] | None = None,
 ) -> int:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads the configuration."""
+    """Run until SIGTERM/SIGINT; SIGHUP reloads the configuration.
+
+    Signals are handled from before the start (a stop during migration ends the worker as
+    soon as it is up, within the deadline), so a service manager never kills it mid-start.
+    """
     notifier = notifier or systemd.Notifier()
-    async with App(settings, config_path=config_path) as app:
+    app = App(settings, config_path=config_path)
 
-        def stop() -> None:
-            notifier.stopping()
-            if on_stop is not None:
-                on_stop()
-            app.stop_event.set()
+    def stop() -> None:
+        notifier.stopping()
+        if on_stop is not None:
+            on_stop()
+        app.stop_event.set()
 
-        loop = asyncio.get_running_loop()
-        supervisor = asyncio.create_task(_supervise(app, notifier), name="sd_notify")
-        try:
-            with signals.handle_signals(loop, on_stop=stop, on_reload=app.reload):
+    loop = asyncio.get_running_loop()
+    with signals.handle_signals(loop, on_stop=stop, on_reload=app.reload):
+        async with app:
+            supervisor = asyncio.create_task(_supervise(app, notifier), name="sd_notify")
+            try:
                 await app.run()
-        finally:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+            finally:
+                supervisor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await supervisor
     return 0
 
 
@@ -163,7 +168,15 @@ def signal_local_workers(storage: Storage, signum: int = RELOAD_SIGNAL) -> list[
             lines.append(f"skipped worker {w.name} (pid {w.pid}): no planwatch process has "
                          "that pid any more")
             continue
-        os.kill(w.pid, signum)
+        try:
+            os.kill(w.pid, signum)
+        except PermissionError:
+            lines.append(f"cannot signal worker {w.name} (pid {w.pid}): permission denied; run "
+                         "as the worker's user (or: systemctl reload planwatch)")
+            continue
+        except ProcessLookupError:
+            lines.append(f"skipped worker {w.name} (pid {w.pid}): it just exited")
+            continue
         lines.append(f"sent {signal.Signals(signum).name} to worker {w.name} (pid {w.pid})")
     return lines
 

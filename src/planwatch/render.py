@@ -104,3 +104,20 @@ def alert_report(alert: Alert, old: PlanNode | None, new: PlanNode | None) -> st
             lines.append(f"  {title} ({d.get(key)}):")
             lines += ["    " + line for line in plan_tree(plan)]
     return "\n".join(lines)
+
+
+def checks_table(rows: Sequence[dict[str, object]]) -> str:
+    """The monitoring summary (rows shaped by `views.check_summary`)."""
+    if not rows:
+        return "no checks configured or recorded"
+    def pct(rate: object) -> str:
+        return f"{rate * 100:.1f}%" if isinstance(rate, float) else ""
+    table = [
+        (r["check"], r["target"], r["last_status"] or "never run",
+         str(r["last_at"] or "")[:19].replace("T", " "),
+         "" if r["last_value"] is None else r["last_value"], pct(r["success_rate_7d"]),
+         r["runs_7d"], _short(str(r["last_message"] or ""), 50))
+        for r in rows
+    ]
+    return _table(["CHECK", "TARGET", "STATUS", "LAST RUN", "VALUE", "OK 7D", "RUNS 7D",
+                   "MESSAGE"], table)

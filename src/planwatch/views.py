@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from planwatch.model.alerts import Alert
+from planwatch.model.checks import CheckSummary
 from planwatch.model.jobs import JobRun, Worker
 from planwatch.storage.queries import QuerySummary
 
@@ -73,4 +74,18 @@ def job_run(r: JobRun) -> dict[str, Any]:
         "completed_at": _ts(r.completed_at), "duration_ms": r.duration_ms,
         "message": r.message, "error": r.error, "retry_count": r.retry_count,
         "next_retry_at": _ts(r.next_retry_at), "target": r.target, "data": r.data,
+    }
+
+
+def check_summary(c: CheckSummary | None, check: str, target: str) -> dict[str, Any]:
+    """One (check, target) of the monitoring summary; `c` None: configured, never run."""
+    rate = c.success_rate if c else None
+    return {
+        "check": check, "target": target,
+        "last_status": c.last_status.value if c else None,
+        "last_at": _ts(c.last_at) if c else None,
+        "last_value": c.last_value if c else None,
+        "last_message": c.last_message if c else None,
+        "runs_7d": c.runs if c else 0, "ok_7d": c.ok if c else 0,
+        "success_rate_7d": round(rate, 4) if rate is not None else None,
     }

@@ -30,7 +30,7 @@ class Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Receiver
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.posts.append((self.path, dict(self.headers), body))
         self.send_response(200)
@@ -73,14 +73,17 @@ async def test_job_runs_are_exported_as_spans_and_metrics(
     # leaving the app flushes both providers
     traces = [ExportTraceServiceRequest.FromString(b) for p, _, b in receiver.posts
               if p == "/v1/traces"]
-    spans = [s for t in traces for rs in t.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    spans = [s for t in traces for rs in t.resource_spans
+             for ss in rs.scope_spans for s in ss.spans]
     attrs = {s.name: {a.key: a.value for a in s.attributes} for s in spans}
     assert set(attrs) == {"job heartbeat", "job analysis"}
     assert attrs["job heartbeat"]["planwatch.run_id"].int_value == runs["heartbeat"]
     assert attrs["job analysis"]["job.status"].string_value == "Completed"
     assert all(s.end_time_unix_nano >= s.start_time_unix_nano > 0 for s in spans)
-    resource = {a.key: a.value.string_value for a in traces[0].resource_spans[0].resource.attributes}
-    assert resource["service.name"] == "pw-test" and resource["service.instance.id"] == app.instance_id
+    resource = {a.key: a.value.string_value
+                for a in traces[0].resource_spans[0].resource.attributes}
+    assert resource["service.name"] == "pw-test"
+    assert resource["service.instance.id"] == app.instance_id
 
     metrics = [ExportMetricsServiceRequest.FromString(b) for p, _, b in receiver.posts
                if p == "/v1/metrics"]
@@ -92,7 +95,8 @@ async def test_job_runs_are_exported_as_spans_and_metrics(
 
 
 async def test_an_unreachable_collector_never_fails_a_job(tmp_path: Path) -> None:
-    settings = loader.load_mapping(_config(tmp_path, "http://127.0.0.1:9"), environ={"OTLP_KEY": "k"})
+    config = _config(tmp_path, "http://127.0.0.1:9")
+    settings = loader.load_mapping(config, environ={"OTLP_KEY": "k"})
     async with App(settings) as app:
         outcome = await app.scheduler.run_once("heartbeat")
         assert outcome.result_status.value == "Healthy"

@@ -120,6 +120,7 @@ class SessionFacts:
     columns: pg_columns.ColumnMap
     statements_sql: sql.Composed  # identity columns, then `counter_names` in this order
     counter_names: tuple[str, ...]  # canonical names of the statement's counter columns
+    integer_counters: frozenset[str]  # canonical names of the whole-number counters
 
 
 def query(name: str, /, **parts: sql.Composable) -> sql.SQL | sql.Composed:
@@ -150,6 +151,9 @@ def detect(conn: Connection, target: str) -> SessionFacts:
         schema=schema, has_info=has_info, columns=columns,
         statements_sql=_statements_sql(schema, columns, decimal),
         counter_names=tuple(columns.counters.values()),
+        integer_counters=frozenset(
+            columns.counters[name] for name, type_ in typed
+            if name in columns.counters and type_ in INTEGER_TYPES),
     )
 
 
@@ -174,6 +178,8 @@ def _statements_sql(
     assert isinstance(composed, sql.Composed)
     return composed
 
+
+INTEGER_TYPES = frozenset({"bigint", "integer", "smallint"})
 
 NOT_LOADED = (
     "pg_stat_statements is not loaded: add shared_preload_libraries = 'pg_stat_statements' "

@@ -20,8 +20,8 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from planwatch.analysis import identity
-from planwatch.collectors import deltas, pg_capture, pg_plans, pg_session, sqlfiles
-from planwatch.collectors.deltas import EntryKey, QueryKey
+from planwatch.collectors import deltas, pg_capture, pg_counters, pg_plans, pg_session, sqlfiles
+from planwatch.collectors.deltas import EntryId, QueryId, QueryKey
 from planwatch.collectors.pg_session import Connection, SessionFacts
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
@@ -49,11 +49,11 @@ class PostgresCollector:
         self._db_conns: OrderedDict[str, Connection] = OrderedDict()
         self._prev: deltas.Snapshot | None = None
         self._prev_gap: timedelta | None = None
-        self._texts: dict[QueryKey, str | None] = {}
-        self._refs: dict[QueryKey, QueryRef] = {}  # fingerprinting every poll is costly
-        self._own: set[QueryKey] = set()  # planwatch's own statements (by their text)
-        self._plan_hashes: dict[QueryKey, str] = {}
-        self._queue: pg_capture.CaptureQueue[QueryKey] = pg_capture.CaptureQueue(
+        self._texts: dict[QueryId, str | None] = {}
+        self._refs: dict[QueryId, QueryRef] = {}  # fingerprinting every poll is costly
+        self._own: set[QueryId] = set()  # planwatch's own statements (by their text)
+        self._plan_hashes: dict[QueryId, str] = {}
+        self._queue: pg_capture.CaptureQueue[QueryId] = pg_capture.CaptureQueue(
             target.plan_budget, target.explain_per_query_per_hour)
         self._requests: list[QueryRef] = []
         self._lock = threading.Lock()
@@ -100,19 +100,20 @@ class PostgresCollector:
         snapshot, hidden = self._snapshot(conn, facts, now)
         result = deltas.compute(self._prev, snapshot)
         texts = self._fetch_texts(conn, facts, snapshot)
-        own = self._own
+        found = result.counters
+        watched = [i for i, key in enumerate(found.keys) if key not in self._own]
+        if len(watched) < len(found.keys):
+            found = found.take(watched)
         if self.target.plan_capture:  # the capture queue's latency regimes
-            for key, counters in result.deltas.items():
-                if key not in own:
-                    self._queue.observe(key, float(counters.get("total_exec_time", 0.0)),
-                                        int(counters.get("calls", 0)))
+            total_ms, calls = found.column("total_exec_time").tolist(), found.column("calls")
+            for key, ms, n in zip(found.keys, total_ms, calls.tolist(), strict=True):
+                self._queue.observe(key, float(ms), int(n))
         plans = self._capture_plans(snapshot, now)
         start = self._prev.at if self._prev else None
         hashes = self._plan_hashes
-        samples = [
-            deltas.to_sample(self._ref(key), counters, start or now, now, hashes.get(key))
-            for key, counters in result.deltas.items() if key not in own
-        ]
+        samples = pg_counters.to_samples(
+            [self._ref(key) for key in found.keys], found, start or now, now,
+            [hashes.get(key) for key in found.keys])
         health = self._health(facts, snapshot, result, hidden, now)
         self._prev_gap = now - self._prev.at if self._prev else None
         self._prev = result.baseline
@@ -130,31 +131,32 @@ class PostgresCollector:
         if facts.has_info:
             info = conn.execute(pg_session.query(
                 "statements_info", schema=sql.Identifier(facts.schema))).fetchone() or {}
-        # Plain tuples: thousands of rows, and a dict per row costs more than the fetch.
-        cur = conn.cursor(row_factory=tuple_row)
+        # Plain tuples in binary format: thousands of rows, and dicts per row or parsing
+        # numbers from text cost more than the server's side of the fetch.
+        cur = conn.cursor(row_factory=tuple_row, binary=True)
         params = {"databases": list(self._databases(facts))}
         rows = cur.execute(facts.statements_sql, params).fetchall()
-        names = facts.counter_names
-        entries: dict[EntryKey, deltas.Entry] = {}
-        hidden = 0
-        for datname, dbid, userid, queryid, toplevel, since, *values in rows:
-            if queryid is None:
-                hidden += 1  # another role's statement, no pg_read_all_stats
-                continue
-            key = EntryKey(dbid, userid, queryid, toplevel is not False)
-            entries[key] = deltas.Entry(datname, dict(zip(names, values, strict=True)), since)
+        visible = [r for r in rows if r[3] is not None]
+        hidden = len(rows) - len(visible)  # other roles' statements, no pg_read_all_stats
+        keys: list[EntryId] = [(r[1], r[2], r[3], r[4] is not False) for r in visible]
+        counters = pg_counters.Counters.from_rows(
+            keys, facts.counter_names, [r[6:] for r in visible], facts.integer_counters)
+        since = [r[5] for r in visible] if facts.columns.has_stats_since else None
         server = deltas.ServerIdentity(state.get("started"), info.get("stats_reset"),
                                        info.get("dealloc"))
         self._entries_total = int(state.get("entries") or 0)
-        return deltas.Snapshot(now, server, entries), hidden
+        snapshot = deltas.Snapshot.from_counters(now, server, counters,
+                                                 [r[0] for r in visible], since)
+        return snapshot, hidden
 
     def _fetch_texts(
         self, conn: Connection, facts: SessionFacts, snapshot: deltas.Snapshot
     ) -> list[StatementText]:
         """Texts of query ids not seen before, in one `showtext := true` query."""
         known = self._texts
-        new = {QueryKey(e.datname, k.queryid) for k, e in snapshot.entries.items()
-               if (e.datname, k.queryid) not in known}
+        new = {QueryKey(datname, key[2])
+               for datname, key in zip(snapshot.datnames, snapshot.counters.keys, strict=True)
+               if (datname, key[2]) not in known}
         if not new:
             return []
         self.text_fetches += 1
@@ -190,10 +192,12 @@ class PostgresCollector:
         self._queue.forget(
             k for k in self._queue.pending() if not pg_capture.explainable(self._texts.get(k))
         )
-        weight: dict[QueryKey, float] = {}
-        for entry_key, entry in snapshot.entries.items():
-            qk = QueryKey(entry.datname, entry_key.queryid)
-            weight[qk] = weight.get(qk, 0.0) + float(entry.counters.get("total_exec_time", 0))
+        weight: dict[QueryId, float] = {}
+        total_ms = snapshot.counters.column("total_exec_time").tolist()
+        for datname, entry_key, ms in zip(snapshot.datnames, snapshot.counters.keys, total_ms,
+                                          strict=True):
+            qk = (datname, entry_key[2])
+            weight[qk] = weight.get(qk, 0.0) + float(ms)
         captured: list[CapturedPlan] = []
         for key in self._queue.choose(now, weight):
             plan = self._capture(key, now)
@@ -203,19 +207,19 @@ class PostgresCollector:
                 captured.append(plan)
         return captured
 
-    def _capture(self, key: QueryKey, now: datetime) -> CapturedPlan | None:
+    def _capture(self, key: QueryId, now: datetime) -> CapturedPlan | None:
         """One EXPLAIN; a failure is logged and skipped, never raised."""
         text = self._texts.get(key) or ""
         facts = self._facts
         assert facts is not None
         self.explains += 1
         try:
-            conn = self._database_connection(key.datname, facts)
+            conn = self._database_connection(key[0], facts)
             doc = pg_capture.explain(conn, text, facts.version_num)
             return pg_plans.capture(self._ref(key), doc, now)
         except (psycopg.Error, CollectorError, pg_plans.PlanParseError) as exc:
             log.warning("collection.plan_capture_failed", target=self.target.name,
-                        database=key.datname, query_id=str(key.queryid),
+                        database=key[0], query_id=str(key[1]),
                         error=pg_session.scrub(str(exc).strip(), self._params.get("password")))
             return None
 
@@ -253,11 +257,11 @@ class PostgresCollector:
     def _databases(self, facts: SessionFacts) -> tuple[str, ...]:
         return self.target.databases or (facts.dbname,)
 
-    def _ref(self, key: QueryKey) -> QueryRef:
+    def _ref(self, key: QueryId) -> QueryRef:
         ref = self._refs.get(key)
         if ref is None:
             text = self._texts.get(key)
-            ref = QueryRef(self.target.name, key.datname, str(key.queryid),
+            ref = QueryRef(self.target.name, key[0], str(key[1]),
                            identity.fingerprint(text) if text else "")
             self._refs[key] = ref
         return ref
@@ -288,8 +292,8 @@ class PostgresCollector:
         return int(gap / self._prev_gap) - 1 if gap > 2 * self._prev_gap else 0
 
 
-def _keys(refs: Iterable[QueryRef]) -> list[QueryKey]:
-    keys = []
+def _keys(refs: Iterable[QueryRef]) -> list[QueryId]:
+    keys: list[QueryId] = []
     for ref in refs:
         try:
             keys.append(QueryKey(ref.database, int(ref.query_id)))

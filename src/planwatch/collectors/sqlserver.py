@@ -65,6 +65,7 @@ class SqlServerCollector:
         self._login = str(self._params.get("user") or "")
         self._since: dict[str, datetime] = {}  # database -> server time of the last read
         self._refs: dict[tuple[str, int], QueryRef] = {}
+        self._query_hashes: dict[tuple[str, int], str] = {}  # Query Store query_id -> query_hash
         self._plans: dict[tuple[str, int], qs.PlanInfo] = {}
         self._latest_plan: dict[tuple[str, int], int] = {}
         self._refetch: set[tuple[str, int]] = set()  # requested plans, (database, plan_id)
@@ -158,7 +159,9 @@ class SqlServerCollector:
         plans = {pid: replace(info, forced=forced.get(pid))
                  for (d, pid), info in self._plans.items() if d == db}
         refs = {qid: ref for (d, qid), ref in self._refs.items() if d == db}
-        poll.samples += qs.samples(intervals, refs, plans, self._recommendations(db, poll))
+        hashes = {qid: h for (d, qid), h in self._query_hashes.items() if d == db}
+        poll.samples += qs.samples(intervals, refs, plans, self._recommendations(db, poll),
+                                   hashes)
         return True
 
     def _check_options(self, db: str, state: str, options: Mapping[str, Any],
@@ -184,6 +187,9 @@ class SqlServerCollector:
             ref = QueryRef(self.target.name, db, str(int(row["query_id"])),
                            identity.fingerprint(text) if text else "")
             self._refs[(db, int(row["query_id"]))] = ref
+            query_hash = qs.hex_hash(row.get("query_hash"))
+            if query_hash:
+                self._query_hashes[(db, int(row["query_id"]))] = query_hash
             if text:
                 poll.texts.append(StatementText(ref, text))
         for q in new:  # queries gone from Query Store meanwhile still get a ref

@@ -87,21 +87,25 @@ def samples(
     refs: Mapping[int, QueryRef],
     plans: Mapping[int, PlanInfo],
     recommendations: Mapping[int, Mapping[str, Any]] | None = None,
+    query_hashes: Mapping[int, str] | None = None,
 ) -> list[QuerySample]:
-    """One sample per (query_id, interval) with the dominant plan's hash."""
+    """One sample per (query_id, interval) with the dominant plan's hash; the engine's
+    query_hash (the statement fingerprint beside Query Store's query_id) goes to the extras."""
     by_query: dict[tuple[int, int], list[PlanInterval]] = {}
     for item in intervals:
         if item.calls > 0:
             by_query.setdefault((item.query_id, item.interval_id), []).append(item)
+    hashes = query_hashes or {}
     return [
-        _sample(refs[query_id], parts, plans, (recommendations or {}).get(query_id))
+        _sample(refs[query_id], parts, plans, (recommendations or {}).get(query_id),
+                hashes.get(query_id))
         for (query_id, _), parts in by_query.items() if query_id in refs
     ]
 
 
 def _sample(
     ref: QueryRef, parts: list[PlanInterval], plans: Mapping[int, PlanInfo],
-    recommendation: Mapping[str, Any] | None,
+    recommendation: Mapping[str, Any] | None, query_hash: str | None = None,
 ) -> QuerySample:
     totals: dict[str, float] = {}
     for part in parts:
@@ -114,6 +118,8 @@ def _sample(
     extras = _extras(totals, calls, parts, dominant, info, plans)
     if recommendation:
         extras["tuning_recommendation"] = dict(recommendation)
+    if query_hash:
+        extras["query_hash"] = query_hash
     return QuerySample(
         ref=ref, interval_start=dominant.start, interval_end=dominant.end, calls=calls,
         total_ms=totals.get("duration_us", 0.0) / 1000, rows=round(totals.get("rows", 0.0)),

@@ -123,11 +123,22 @@ class PymssqlSource:
             return False
 
     def _error(self, exc: BaseException, *, connecting: bool = False) -> SourceError:
-        number = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        raw = exc.args[1] if len(exc.args) > 1 else exc
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        message = " ".join(scrub(text, self._params.get("password")).split())
-        return SourceError(number, message, connecting=connecting)
+        return driver_error(exc, self._params.get("password"), connecting=connecting)
+
+
+def driver_error(
+    exc: BaseException, password: str | None, *, connecting: bool = False
+) -> SourceError:
+    """A pymssql error as SourceError. pymssql raises statement errors as `Error(number,
+    message)` but connection errors as `Error((number, message))`; messages are bytes."""
+    args = exc.args
+    if len(args) == 1 and isinstance(args[0], tuple):
+        args = args[0]
+    number = args[0] if args and isinstance(args[0], int) else None
+    raw = args[1] if len(args) > 1 else exc
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    message = " ".join(scrub(text, password).split())
+    return SourceError(number, message, connecting=connecting)
 
 
 def _driver() -> Any:

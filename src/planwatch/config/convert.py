@@ -176,6 +176,7 @@ def _alerting(m: schema.AlertingModel) -> s.AlertingSettings:
 def _retention(m: schema.RetentionModel) -> s.RetentionSettings:
     return s.RetentionSettings(
         samples_days=m.samples,
+        samples_hourly_days=m.samples_hourly,
         check_results_days=m.check_results,
         job_runs_days=m.job_runs,
         resolved_alerts_days=m.resolved_alerts,

@@ -275,6 +275,7 @@ class AlertingModel(_Model):
 
 class RetentionModel(_Model):
     samples: PositiveInt = 30
+    samples_hourly: PositiveInt = 365  # hourly roll-ups of expired samples
     check_results: PositiveInt = 30
     job_runs: PositiveInt = 14
     resolved_alerts: PositiveInt = 180

@@ -167,6 +167,7 @@ class AlertingSettings:
 @dataclass(frozen=True, slots=True)
 class RetentionSettings:
     samples_days: int = 30
+    samples_hourly_days: int = 365  # raw samples are rolled up hourly before they expire
     check_results_days: int = 30
     job_runs_days: int = 14
     resolved_alerts_days: int = 180

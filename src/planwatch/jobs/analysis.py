@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,13 +16,25 @@ from planwatch.config.settings import TargetSettings
 from planwatch.jobs import baselines as baseline_job
 from planwatch.jobs.alerts import apply_transitions
 from planwatch.jobs.deps import JobDeps
-from planwatch.model.findings import HealthFinding, Severity
+from planwatch.model.findings import HealthFinding, Regression, Severity
 from planwatch.model.jobs import ResultStatus
 from planwatch.model.plans import PlanNode
 from planwatch.model.samples import QueryRef, QuerySample
 from planwatch.scheduling.runner import JobContext, JobOutcome
 from planwatch.storage import alerts, plans, queries, samples
 from planwatch.storage import baselines as baseline_store
+
+ENGINE_DETAILS = ("query_hash", "forced_plan", "tuning_recommendation")
+"""Sample extras in which an engine speaks about the query itself (SQL Server's query_hash,
+forced-plan state and automatic-tuning recommendation): carried into the regression's details."""
+
+
+def _with_engine_details(r: Regression, recent: Sequence[QuerySample]) -> Regression:
+    """`r` with the newest value of each ENGINE_DETAILS extra of its recent samples."""
+    found: dict[str, object] = {}
+    for s in sorted(recent, key=lambda s: s.interval_end):
+        found.update((k, s.extras[k]) for k in ENGINE_DETAILS if k in s.extras)
+    return dataclasses.replace(r, details={**r.details, **found}) if found else r
 
 
 def _group(window: Sequence[QuerySample]) -> dict[QueryRef, list[QuerySample]]:
@@ -64,8 +77,9 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
     deps.state.hotspots[target.name] = spots
     texts = {r.ref: queries.text_of(st, r.ref) or "" for r in evaluation.regressions}
     active = alerts.find_active(st)
+    found = [_with_engine_details(r, by_query.get(r.ref, [])) for r in evaluation.regressions]
     transitions = lifecycle.regressions(
-        active, evaluation.regressions, evaluation.normal, texts=texts,
+        active, found, evaluation.normal, texts=texts,
         resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
     )
     ts = deps.state.targets.get(target.name)

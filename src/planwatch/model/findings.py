@@ -22,7 +22,11 @@ class Cause(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Regression:
-    """A query whose recent window is slower than its baseline, with effect, evidence, impact."""
+    """A query whose recent window is slower than its baseline, with effect, evidence, impact.
+
+    `details` may also carry what the engine itself says about the query (SQL Server:
+    `query_hash`, `forced_plan`, `tuning_recommendation` from sys.dm_db_tuning_recommendations).
+    """
 
     ref: QueryRef
     severity: Severity
@@ -42,6 +46,12 @@ class Regression:
     @property
     def plan_changed(self) -> bool:
         return self.cause is Cause.PLAN_CHANGE
+
+    @property
+    def tuning_recommendation(self) -> dict[str, Any] | None:
+        """SQL Server's own FORCE_LAST_GOOD_PLAN recommendation for this query, when present."""
+        found = self.details.get("tuning_recommendation")
+        return dict(found) if isinstance(found, dict) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,31 +228,26 @@ def not_evaluated_since(st: Storage, cutoff: datetime, *, limit: int = 10_000) -
         return [_from_row(r) for r in conn.execute(stmt)]
 
 
-def transition_many(
+def set_many(
     st: Storage,
-    changed: Collection[Alert],
+    alert_ids: Collection[int],
+    values: dict[str, Any],
     *,
+    at: datetime,
     event: str,
     actor: str,
     message: str,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Save many alerts' new states and one `event` each, in one transaction (bulk paths)."""
-    if not changed:
+    """Set the same `values` on many alerts and record one `event` each, in one transaction.
+
+    The bulk path of the alert processor (escalation, auto-resolution): one UPDATE per
+    chunk of ids instead of one per alert.
+    """
+    ids = sorted(set(alert_ids))
+    if not ids:
         return
-    columns = [c for c in a.c if c.name != "id"]
-    stmt = (
-        sa.update(a)
-        .where(a.c.id == sa.bindparam("b_id"))
-        .values({c.name: sa.bindparam(f"b_{c.name}", type_=c.type) for c in columns})
-    )
-    params = [
-        {"b_id": _require_id(x), **{f"b_{k}": v for k, v in _values(x).items()}} for x in changed
-    ]
-    rows = [
-        _event_row(_require_id(x), x.updated_at or clock.utcnow(), event, actor, message, data)
-        for x in changed
-    ]
     with st.begin() as conn:
-        conn.execute(stmt, params)
-        conn.execute(sa.insert(ev), rows)
+        for chunk in _sql.chunks(ids):
+            conn.execute(sa.update(a).where(a.c.id.in_(chunk)).values(values))
+        conn.execute(sa.insert(ev), [_event_row(i, at, event, actor, message, data) for i in ids])

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from planwatch import clock
 from planwatch.model.samples import QueryRef, StatementText
 from planwatch.storage import _sql
 from planwatch.storage.engine import Storage
+from planwatch.storage.tables import UTCDateTime
 from planwatch.storage.tables import queries as q
 from planwatch.storage.tables import query_samples as s
 
@@ -50,88 +53,93 @@ def upsert(st: Storage, refs: Sequence[QueryRef], seen_at: datetime) -> dict[Que
 
 
 def ensure(conn: sa.Connection, seen: Mapping[QueryRef, datetime]) -> dict[QueryRef, int]:
-    """Upsert query rows inside the caller's transaction (first_seen kept, last_seen raised).
+    """Upsert query rows inside the caller's transaction (first_seen kept, last_seen raised)."""
+    refs = list(seen)
+    return dict(zip(refs, ensure_ids(conn, refs, list(seen.values())), strict=True))
 
-    Every collection passes thousands of known queries, so known rows are looked up by key
-    and only touched where something changed: last_seen raised with one UPDATE per distinct
-    time, fingerprints rewritten where a new one differs; only unknown keys are inserted.
+
+def ensure_ids(
+    conn: sa.Connection, refs: Sequence[QueryRef], seen_at: Sequence[datetime]
+) -> list[int]:
+    """`ensure` for parallel lists: the storage id of each ref, in order.
+
+    Every collection passes thousands of known queries: their last_seen is raised and their
+    ids read back by one UPDATE .. RETURNING per (target, database, time), fingerprints are
+    rewritten only where a new one differs, and only unknown keys are inserted.
     """
-    keys = {ref: (ref.target, ref.database, ref.query_id) for ref in seen}
-    last: dict[Key, datetime] = {}
-    fingerprints: dict[Key, str] = {}
-    for ref, at in seen.items():
-        k = keys[ref]
-        if k not in last or at > last[k]:
-            last[k] = at
-        if ref.fingerprint:
-            fingerprints[k] = ref.fingerprint
+    keys: list[Key] = [(r.target, r.database, r.query_id) for r in refs]
+    last: dict[Key, datetime] = dict(zip(keys, seen_at, strict=True))
+    if len(last) < len(keys):  # a query more than once: its latest time counts
+        for k, at in zip(keys, seen_at, strict=True):
+            last[k] = max(last[k], at)
+    fingerprints = {k: r.fingerprint for k, r in zip(keys, refs, strict=True) if r.fingerprint}
     if not last:
-        return {}
-    found = _lookup(conn, last)
+        return []
+    found = _touch(conn, last)
+    renamed = sorted((found[k][0], fp) for k, fp in fingerprints.items()
+                     if k in found and fp != found[k][1])
+    if renamed:
+        stmt = sa.update(q).where(q.c.id == sa.bindparam("pk"))
+        conn.execute(stmt.values(fingerprint=sa.bindparam("new_fingerprint")),
+                     [{"pk": pk, "new_fingerprint": fp} for pk, fp in renamed])
     missing = sorted(k for k in last if k not in found)  # one lock order for all writers
     if missing:
         rows = {k: _new_row(QueryRef(*k, fingerprints.get(k, "")), last[k]) for k in missing}
-        for ref, at in seen.items():
-            row = rows.get(keys[ref])
+        for k, at in zip(keys, seen_at, strict=True):
+            row = rows.get(k)
             if row is not None:
                 row["first_seen"] = min(row["first_seen"], at)
         _insert(conn, list(rows.values()))
         found.update(_lookup(conn, missing))
-        for k in missing:
-            last.pop(k)
-    _touch(conn, last, fingerprints, found)
-    return {ref: found[k][0] for ref, k in keys.items()}
+    return [found[k][0] for k in keys]
+
+
+def _touch(conn: sa.Connection, last: Mapping[Key, datetime]) -> dict[Key, tuple[int, str]]:
+    """Raise last_seen (never lowering it) of the stored queries among `last`; returns their
+    (id, fingerprint) — keys not in the result are not stored yet."""
+    groups: dict[tuple[str, str, datetime], list[str]] = {}
+    for (target, database, query_id), at in last.items():
+        groups.setdefault((target, database, at), []).append(query_id)
+    latest = sa.func.greatest if conn.dialect.name == "postgresql" else sa.func.max
+    found: dict[Key, tuple[int, str]] = {}
+    for (target, database, at), ids in sorted(groups.items()):
+        stmt = (
+            sa.update(q)
+            .where(q.c.target == target, q.c.database == database,
+                   _among(conn, q.c.query_id, sorted(ids)))
+            .values(last_seen=latest(q.c.last_seen, sa.literal(at, UTCDateTime)))
+            .returning(q.c.id, q.c.query_id, q.c.fingerprint)
+        )
+        for pk, query_id, fingerprint in conn.execute(stmt):  # row by row: no 1000s of Rows
+            found[(target, database, query_id)] = (pk, fingerprint)
+    return found
 
 
 def _lookup(conn: sa.Connection, keys: Collection[Key]) -> dict[Key, tuple[int, str]]:
-    """(id, fingerprint) of the stored queries among `keys`.
-
-    Per (target, database): when the keys are most of what is stored, one indexed range
-    read of all its rows (filtered here) is several times cheaper than IN lists; otherwise
-    IN lists of query ids.
-    """
+    """(id, fingerprint) of the stored queries among `keys`."""
     groups: dict[tuple[str, str], list[str]] = {}
     for target, database, query_id in keys:
         groups.setdefault((target, database), []).append(query_id)
     found: dict[Key, tuple[int, str]] = {}
     for (target, database), ids in sorted(groups.items()):
-        where = (q.c.target == target, q.c.database == database)
-        stmt = sa.select(q.c.id, q.c.query_id, q.c.fingerprint).where(*where)
-        stored = conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one()
-        if stored <= 2 * len(ids):
-            wanted = set(ids)
-            rows = [r for r in conn.execute(stmt).all() if r[1] in wanted]
-        else:
-            rows = []
-            for chunk in _sql.chunks(sorted(ids)):
-                rows += conn.execute(stmt.where(q.c.query_id.in_(chunk))).all()
-        for pk, query_id, fingerprint in rows:
+        stmt = sa.select(q.c.id, q.c.query_id, q.c.fingerprint).where(
+            q.c.target == target, q.c.database == database, _among(conn, q.c.query_id, ids))
+        for pk, query_id, fingerprint in conn.execute(stmt).all():
             found[(target, database, query_id)] = (pk, fingerprint)
     return found
 
 
-def _touch(
-    conn: sa.Connection,
-    last: Mapping[Key, datetime],
-    fingerprints: Mapping[Key, str],
-    found: Mapping[Key, tuple[int, str]],
-) -> None:
-    """Raise last_seen (never lower it) and replace changed fingerprints of known queries."""
-    by_time: dict[datetime, list[int]] = {}
-    for k, at in last.items():
-        by_time.setdefault(at, []).append(found[k][0])
-    for at, pks in sorted(by_time.items()):
-        for chunk in _sql.chunks(sorted(pks)):  # ascending ids: one lock order for all writers
-            conn.execute(
-                sa.update(q).where(q.c.id.in_(chunk), q.c.last_seen < at).values(last_seen=at)
-            )
-    renamed = sorted(
-        (found[k][0], fp) for k, fp in fingerprints.items() if k in last and fp != found[k][1]
-    )
-    if renamed:
-        stmt = sa.update(q).where(q.c.id == sa.bindparam("pk"))
-        conn.execute(stmt.values(fingerprint=sa.bindparam("new_fingerprint")),
-                     [{"pk": pk, "new_fingerprint": fp} for pk, fp in renamed])
+def _among(
+    conn: sa.Connection, column: sa.Column[str], values: list[str]
+) -> sa.ColumnElement[bool]:
+    """`column` is one of `values`, sent as one parameter however many there are (a JSON
+    array on SQLite, an array on PostgreSQL): thousands of bound parameters in IN lists cost
+    more to send and to plan than the lookups themselves."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(values, postgresql.ARRAY(sa.String)))
+    each = sa.select(sa.column("value", sa.String)).select_from(
+        sa.func.json_each(json.dumps(values)))
+    return column.in_(each)
 
 
 def _insert(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:

@@ -38,24 +38,42 @@ def insert(st: Storage, samples: Sequence[QuerySample]) -> int:
     """
     if not samples:
         return 0
-    seen: dict[QueryRef, datetime] = {}
-    for x in samples:
-        seen[x.ref] = max(seen.get(x.ref, x.interval_end), x.interval_end)
+    refs = [x.ref for x in samples]
+    ends = [x.interval_end for x in samples]
+    seen = dict(zip(refs, ends, strict=True))
     with st.begin() as conn:
-        ids = queries.ensure(conn, seen)
-        rows = {(ids[x.ref], x.interval_start): _row(ids[x.ref], x) for x in samples}
-        ordered = [rows[k] for k in sorted(rows)]
-        _upsert(conn, ordered)
-    return len(ordered)
+        if len(seen) == len(samples):  # the usual batch: one sample per query
+            pks = queries.ensure_ids(conn, refs, ends)
+        else:
+            for ref, end in zip(refs, ends, strict=True):
+                seen[ref] = max(seen[ref], end)
+            ids = queries.ensure(conn, seen)
+            pks = [ids[ref] for ref in refs]
+        rows = _ordered(pks, samples)
+        _upsert(conn, rows)
+    return len(rows[0])
 
 
-def _row(query_pk: int, x: QuerySample) -> tuple[Any, ...]:
-    """One row in `_COLUMNS` order."""
-    return (query_pk, x.interval_start, x.interval_end, x.plan_hash, x.calls, x.total_ms,
-            x.mean_ms, x.rows, x.blks_hit, x.blks_read, x.blks_temp, x.extras or None)
+def _ordered(pks: list[int], samples: Sequence[QuerySample]) -> list[list[Any]]:
+    """The rows as columns in `_COLUMNS` order, sorted by key (one lock order for all
+    writers); of several samples with one key the last wins."""
+    starts = [x.interval_start for x in samples]
+    by_key = dict(zip(zip(pks, starts, strict=True), range(len(samples)), strict=True))
+    if len(set(starts)) == 1 and len(by_key) == len(samples):
+        order = sorted(range(len(samples)), key=pks.__getitem__)
+    else:
+        order = [by_key[k] for k in sorted(by_key)]
+    xs = [samples[i] for i in order]
+    return [
+        [pks[i] for i in order], [starts[i] for i in order],
+        [x.interval_end for x in xs], [x.plan_hash for x in xs], [x.calls for x in xs],
+        [x.total_ms for x in xs], [x.mean_ms for x in xs], [x.rows for x in xs],
+        [x.blks_hit for x in xs], [x.blks_read for x in xs], [x.blks_temp for x in xs],
+        [x.extras or None for x in xs],
+    ]
 
 
-def _upsert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+def _upsert(conn: sa.Connection, columns: list[list[Any]]) -> None:
     """INSERT .. ON CONFLICT (query_pk, interval_start) DO UPDATE for every row, in one
     executemany.
 
@@ -71,7 +89,7 @@ def _upsert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
         set_={c: stmt.excluded[c] for c in _VALUE_COLUMNS},
     )
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(_COLUMNS))
-    values = _bind_columns(conn.dialect, rows)
+    values = _bind_columns(conn.dialect, columns)
     if compiled.positional:
         order = [_COLUMNS.index(name) for name in compiled.positiontup or ()]
         params: list[Any] = list(zip(*(values[i] for i in order), strict=True))
@@ -80,9 +98,9 @@ def _upsert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     conn.exec_driver_sql(compiled.string, params)
 
 
-def _bind_columns(dialect: sa.Dialect, rows: list[tuple[Any, ...]]) -> list[Sequence[Any]]:
-    """The rows as columns, each converted by its column type's bind processor."""
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+def _bind_columns(dialect: sa.Dialect, columns: list[list[Any]]) -> list[list[Any]]:
+    """Each column converted by its column type's bind processor."""
+    out = list(columns)
     for i, name in enumerate(_COLUMNS):
         col_type = s.c[name].type
         process = col_type.dialect_impl(dialect).bind_processor(dialect)
@@ -90,10 +108,10 @@ def _bind_columns(dialect: sa.Dialect, rows: list[tuple[Any, ...]]) -> list[Sequ
             continue
         if isinstance(col_type, UTCDateTime):
             once = {value: process(value) for value in set(columns[i])}
-            columns[i] = [once[value] for value in columns[i]]
+            out[i] = [once[value] for value in columns[i]]
         else:
-            columns[i] = [process(value) for value in columns[i]]
-    return columns
+            out[i] = [process(value) for value in columns[i]]
+    return out
 
 
 def window(st: Storage, target: str, since: datetime, until: datetime) -> list[QuerySample]:

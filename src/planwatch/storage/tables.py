@@ -334,3 +334,18 @@ silences = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_silences_ends_at", "ends_at"),
 )
+
+query_samples_hourly = sa.Table(
+    "query_samples_hourly",
+    metadata,
+    _query_fk(primary_key=True),
+    sa.Column("hour_start", UTCDateTime, primary_key=True),
+    sa.Column("samples", sa.Integer, nullable=False),  # raw samples rolled up into this row
+    sa.Column("calls", sa.BigInteger, nullable=False),
+    sa.Column("total_ms", sa.Float, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("blks_hit", sa.BigInteger, nullable=False),
+    sa.Column("blks_read", sa.BigInteger, nullable=False),
+    sa.Column("blks_temp", sa.BigInteger, nullable=False),
+    sa.Index("ix_query_samples_hourly_hour_start", "hour_start"),
+)

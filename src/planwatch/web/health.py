@@ -51,8 +51,9 @@ def job_checks(app: App) -> list[Check]:
     out = []
     for js in app.scheduler.states():
         if js.unhealthy:
+            retry = f"; next retry {js.next_run:%H:%M:%S} UTC" if js.next_run else ""
             out.append(Check(f"job:{js.name}", Status.DEGRADED,
-                             f"{js.consecutive_failures} consecutive failures"))
+                             f"{js.consecutive_failures} consecutive failures{retry}"))
     return out
 
 

@@ -16,6 +16,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from planwatch import __version__
+from planwatch.checks import metrics as check_metrics
 from planwatch.scheduling.breaker import BreakerState
 
 if TYPE_CHECKING:
@@ -56,15 +57,18 @@ class StateCollector(Collector):
         yield from self._counters()
         yield from self._jobs()
         yield from self._alerts()
+        if getattr(self.app, "checks", None) is not None:
+            yield from check_metrics.families(self.app.checks.runner)
 
     def _targets(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(Name.TARGET_UP, "1 if the last collection succeeded",
                                labels=["target"])
-        dur = GaugeMetricFamily(Name.COLLECTION_SECONDS, "Last collection duration",
+        dur = GaugeMetricFamily(Name.COLLECTION_SECONDS, "Last successful collection's duration",
                                 labels=["target"])
         for name, ts in self.app.state.targets.items():
             if ts.up is not None:
                 up.add_metric([name], 1.0 if ts.up else 0.0)
+            if ts.last_success is not None:  # a target never reached has no duration yet
                 dur.add_metric([name], ts.last_duration_s)
         breaker = GaugeMetricFamily(Name.CIRCUIT_OPEN, "1 while the target's circuit is open "
                                     "(calls are not attempted)", labels=["target"])

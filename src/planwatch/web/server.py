@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from planwatch.clock import utcnow
+from planwatch.errors import PlanwatchError
 from planwatch.web import health, metrics, site
 
 if TYPE_CHECKING:
@@ -67,13 +68,18 @@ class _Server(uvicorn.Server):
     """uvicorn without its own signal handlers: the worker's signal handling owns shutdown."""
 
     started_event: asyncio.Event | None = None
+    failed = False
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
+        try:
+            await super().startup(sockets)
+        except SystemExit:  # uvicorn exits the process when it cannot bind: report it instead
+            self.failed = self.should_exit = True
+            return
         if self.started_event is not None and self.started:
             self.started_event.set()  # listening: the worker may report READY
 
@@ -93,3 +99,6 @@ async def serve(worker: App, stop: asyncio.Event, started: asyncio.Event | None 
     server.should_exit = True
     stopper.cancel()
     await task
+    if server.failed:
+        raise PlanwatchError(f"the HTTP server cannot listen on {http.host}:{http.port} "
+                             "(see the error above); change http.port or stop the other process")

@@ -277,3 +277,27 @@ def test_performance_schema_off_is_fatal_with_the_setting(
     assert caught.value.fatal
     assert str(caught.value) == f"maria: {mysql_session.PERFORMANCE_SCHEMA_OFF}"
     assert "performance_schema=ON under [mysqld]" in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def tiny_digest_table() -> Iterator[MariaDbServer]:
+    with mariadbserver.running_server({"performance-schema-digests-size": "40"}) as server:
+        yield server
+
+
+def test_digest_table_overflow_is_reported_like_evictions(
+    tiny_digest_table: MariaDbServer, collector_for: Any
+) -> None:
+    server = tiny_digest_table
+    server.sql("CREATE DATABASE IF NOT EXISTS full_shop")
+    server.sql("CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY, a INT, b INT)", db="full_shop")
+    collector = collector_for("full_shop", url=server.url("full_shop"), plan_capture=False)
+    first = collector.collect(T0)
+    with contextlib.closing(server.connect("full_shop")) as conn, conn.cursor() as cur:
+        for i in range(60):  # 60 distinct statement shapes: more than the 40 rows
+            cur.execute(f"SELECT {', '.join(['a'] * (i + 1))} FROM t WHERE id = 1")
+    second = collector.collect(T0 + STEP)
+    assert first.health.max_entries == 40
+    assert second.health.evicted > 0 and not second.health.reset
+    assert any("performance_schema_digests_size" in w for w in second.health.warnings)
+    assert all(s.calls > 0 for s in second.samples)  # statements that kept a digest still count

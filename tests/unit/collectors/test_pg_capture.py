@@ -57,6 +57,15 @@ def test_latency_rule_fires_both_ways_and_not_for_small_moves() -> None:
     assert not queue.observe("q", 0.0, 0)  # no calls, no opinion
 
 
+def test_min_delta_ignores_sub_millisecond_jitter() -> None:
+    queue: pg_capture.CaptureQueue[str] = pg_capture.CaptureQueue(
+        budget=10, per_hour=5, min_delta_ms=1.0)
+    queue.observe("fast", 1.0, 10)
+    assert not queue.observe("fast", 3.0, 10)  # 0.3 ms vs 0.1 ms: 3x, but 0.2 ms apart
+    assert queue.observe("fast", 300.0, 10)  # 30 ms vs ~0.2 ms: a real move
+    assert queue.pending() == {"fast"}
+
+
 def test_capture_restarts_the_running_average() -> None:
     queue: pg_capture.CaptureQueue[str] = pg_capture.CaptureQueue(budget=10, per_hour=5)
     queue.observe("q", 10.0, 10)

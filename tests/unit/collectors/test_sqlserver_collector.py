@@ -127,6 +127,7 @@ def test_query_store_interval_totals_units_and_grouping() -> None:
     assert q7.extras["cpu_ms"] == pytest.approx(1.28)
     assert (q7.extras["aborted"], q7.extras["max_memory_kb"]) == (1, 192)
     assert q7.extras["query_plan_hash"] == "0x134F3E5A51729C2E"
+    assert q7.extras["query_hash"] == "0x179B1350F4CDE9FA"  # beside Query Store's query_id
     assert q7.ref.database == "shop" and q7.ref.fingerprint
     q8 = only(first, "8")
     assert (q8.calls, q8.total_ms, q8.blks_temp) == (4, 2.0, 8)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -56,10 +56,22 @@ def test_quote_name_escapes_brackets() -> None:
     assert source.quote_name("we]ird") == "[we]]ird]"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pymssql") is not None,
-                    reason="pymssql is installed")
-def test_missing_driver_is_a_clear_fatal_error() -> None:
+def test_missing_driver_is_a_clear_fatal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pymssql", None)  # as if the extra were not installed
     target = TargetSettings(name="s", engine="sqlserver", dsn=Secret("mssql://mon:pw@sql1/db"))
     with pytest.raises(CollectorError) as caught:
         SqlServerCollector(target).collect(datetime(2026, 3, 1, tzinfo=UTC))
     assert caught.value.fatal and "pip install 'planwatch[sqlserver]'" in str(caught.value)
+
+
+def test_driver_errors_of_both_shapes_keep_the_number_and_lose_the_password() -> None:
+    # pymssql: connect errors carry one (number, bytes) tuple, statement errors two arguments.
+    connect = Exception((18456, b"Login failed for user 'mon' (pw s3cret).DB-Lib error "
+                                b"message 20018, severity 14:\nGeneral SQL Server error"))
+    error = source.driver_error(connect, "s3cret", connecting=True)
+    assert (error.number, error.connecting) == (18456, True)
+    assert "s3cret" not in str(error) and "\n" not in str(error)
+    assert "Login failed for user 'mon'" in str(error)
+    statement = Exception(208, b"Invalid object name 'sys.dm_db_tuning_recommendations'.")
+    assert source.driver_error(statement, None).number == source.INVALID_OBJECT
+    assert source.driver_error(Exception("gone"), None).number is None

@@ -1,0 +1,63 @@
+"""`planwatch silences` and `planwatch alerts ack|resolve` against a real SQLite storage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from alerting_support import regression_alert
+
+from planwatch import cli
+from planwatch.storage import alerts
+from planwatch.storage.engine import Storage
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Storage:
+    url = f"sqlite:///{tmp_path / 'pw.db'}"
+    monkeypatch.setenv("PLANWATCH_STORAGE__URL", url)
+    monkeypatch.chdir(tmp_path)
+    st = Storage.open(url)
+    st.migrate()
+    return st
+
+
+def test_silences_add_list_expire(db: Storage, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        assert cli.main(["silences", "add", "target=orders-*", "kind=regression",
+                         "--duration", "30m", "--comment", "reindex"]) == 0
+        assert "silence 1 active until" in capsys.readouterr().out
+        assert cli.main(["silences", "list", "--json"]) == 0
+        [row] = json.loads(capsys.readouterr().out)
+        assert row["matchers"] == {"target": "orders-*", "kind": "regression"}
+        assert row["active"] is True and row["comment"] == "reindex"
+        assert cli.main(["silences", "expire", "1"]) == 0
+        capsys.readouterr()
+        assert cli.main(["silences", "list"]) == 0
+        assert capsys.readouterr().out.strip() == "no silences"
+        assert cli.main(["silences", "list", "--all"]) == 0
+        assert "expired" in capsys.readouterr().out
+
+        assert cli.main(["silences", "add", "colour=red"]) == 1
+        assert "unknown matcher key 'colour'" in capsys.readouterr().err
+        assert cli.main(["silences", "expire", "99"]) == 1
+        assert "silence 99 does not exist" in capsys.readouterr().err
+    finally:
+        db.close()
+
+
+def test_alerts_ack_and_resolve_with_comment(
+    db: Storage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        a = alerts.create(db, regression_alert(), actor="analysis")
+        assert cli.main(["alerts", "ack", str(a.id), "--comment", "looking"]) == 0
+        assert cli.main(["alerts", "resolve", str(a.id), "--comment", "index restored"]) == 0
+        trail = [(e.event, e.message) for e in alerts.events(db, a.id or 0)]
+        assert trail[1:] == [("acknowledged", "looking"), ("resolved", "index restored")]
+        assert all(e.actor.startswith("cli:") for e in alerts.events(db, a.id or 0)[1:])
+        assert cli.main(["alerts", "resolve", str(a.id)]) == 1
+        assert "already resolved" in capsys.readouterr().err
+    finally:
+        db.close()
