@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,10 +64,11 @@ def seed(st: Storage, n: int, *, routed: bool) -> None:
              "data": {}, "routed_at": T0 if routed else None} for i in ids])
 
 
-def measure(st: Storage, settings: Any, now: datetime) -> tuple[float, dict[str, Any]]:
-    t0 = time.perf_counter()
+def measure(st: Storage, settings: Any, now: datetime) -> tuple[float, float, dict[str, Any]]:
+    """Wall seconds, this process's CPU seconds (both threads), and the cycle's counts."""
+    t0, c0 = time.perf_counter(), time.process_time()
     counts = alert_processing.prepare(st, settings, now, running_since=T0 - timedelta(days=1))
-    return time.perf_counter() - t0, counts
+    return time.perf_counter() - t0, time.process_time() - c0, counts
 
 
 def scenarios(n: int) -> dict[str, tuple[bool, datetime]]:
@@ -87,14 +87,17 @@ def run_backend(name: str, url: str, n: int, repeat: int) -> list[list[Any]]:
     try:
         for label, (routed, now) in scenarios(n).items():
             times: list[float] = []
+            cpu: list[float] = []
             counts: dict[str, Any] = {}
             for _ in range(repeat):
                 seed(st, n, routed=routed)
-                seconds, counts = measure(st, settings, now)
+                seconds, cpu_s, counts = measure(st, settings, now)
                 times.append(seconds)
+                cpu.append(cpu_s)
             spread = common.spread(times)
             rows.append([name, label, n, counts.get("escalated", 0), counts.get("enqueued", 0),
-                         spread["median"], spread["max"], common.verdict(spread["max"] <= GOAL_S)])
+                         spread["median"], spread["max"], common.median(cpu),
+                         common.verdict(spread["median"] <= GOAL_S)])
     finally:
         st.close()
     return rows
@@ -123,12 +126,11 @@ def main() -> None:
         if cluster is not None:
             cluster.cleanup()
     headers = ["storage", "cycle", "open alerts", "escalated", "outbox rows", "median s",
-               "max s", f"<= {GOAL_S} s"]
+               "max s", "client CPU s", f"median <= {GOAL_S} s"]
+    print(common.load_line())
     print(common.table(headers, results))
     common.write_json(args.json, "alert_processing", {"rows": results, "headers": headers})
 
-
-Runner = Callable[[], None]
 
 if __name__ == "__main__":
     main()

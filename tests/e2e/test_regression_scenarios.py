@@ -53,7 +53,10 @@ def _settings(tmp_path: Path, cluster: PgCluster, db: str) -> dict[str, object]:
         "storage": {"url": f"sqlite:///{tmp_path / 'planwatch.db'}"},
         "targets": [{"name": "shop", "engine": "postgresql", "dsn": cluster.dsn(db)}],
         "analysis": {"regression": {
+            # min_abs_ms 20: a seq scan's CPU slows the cheap queries too on a loaded 2-core
+            # machine; those sub-millisecond queries must not page, the broken one must.
             "window": f"{WINDOW_S}s", "min_baseline_samples": 8, "min_calls": 10,
+            "min_abs_ms": 20,
             "min_impact": "0.5s", "resolve_after_windows": 3,
         }},
         "http": {"enabled": False},

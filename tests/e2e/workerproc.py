@@ -88,7 +88,7 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def wait_for(
-    condition: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2,
+    condition: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.2,
     what: str = "condition", process: WorkerProcess | None = None,
 ) -> T:
     """Poll until `condition()` is truthy and return it; fail with `what` after `timeout`."""
@@ -210,5 +210,5 @@ class WorkerProcess:
         except Exception:  # the worker has not migrated the storage yet
             return []
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
         wait_for(lambda: self.get("/health/live"), timeout=timeout, what="HTTP up", process=self)

@@ -6,6 +6,7 @@ message that never contains the channel's URL, which usually carries a token.
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from planwatch.errors import PlanwatchError
 
 WEBHOOK_PREFIX = "webhook+"
 TIMEOUT_S = 10.0
+_ANY_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _apprise_lock = threading.Lock()
 _apprise_loaded = False
 
@@ -81,14 +83,15 @@ class AppriseChannel:
         if not sender.add(self._url):
             raise DeliveryError("apprise does not understand the channel URL")
         html = message.html is not None
-        with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
+        with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as captured:
             ok = sender.notify(
                 body=message.html if html else message.text, title=message.title,
                 body_format=apprise.NotifyFormat.HTML if html else apprise.NotifyFormat.TEXT,
             )
             output = captured.getvalue()
         if not ok:
-            reason = " ".join(output.split())[-500:] or "apprise reported a failure"
+            lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
+            reason = "; ".join(lines)[-500:] or "apprise reported a failure"
             raise DeliveryError(_scrub(reason, self._url))
 
 
@@ -109,5 +112,5 @@ def _apprise() -> Any:
 
 
 def _scrub(text: str, url: str) -> str:
-    """Drop the URL (it may hold a token) and any password from an error text."""
-    return logs.mask(text.replace(url, "<channel url>"))
+    """Drop the channel URL and any other URL (they may hold tokens) from an error text."""
+    return logs.mask(_ANY_URL.sub("<url>", text.replace(url, "<channel url>")))

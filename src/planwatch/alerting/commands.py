@@ -22,6 +22,8 @@ def send_summary(st: Storage, settings: Settings, now: datetime) -> dict[str, st
             results[cfg.name] = None
         except channels.DeliveryError as exc:
             results[cfg.name] = str(exc)
+        except Exception as exc:  # one channel's bug or crash never stops the others
+            results[cfg.name] = type(exc).__name__
     return results
 
 

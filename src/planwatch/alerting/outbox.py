@@ -9,6 +9,8 @@ older than `GIVE_UP_AFTER` are marked failed instead of retried.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +36,7 @@ RETRY = RetryPolicy(initial=timedelta(seconds=30), multiplier=2.0, max=timedelta
 GIVE_UP_AFTER = timedelta(hours=24)
 CLAIM_HOLD = timedelta(minutes=2)  # longer than any single send may take
 BATCH = 50
+CHANNEL_BUDGET_S = 60.0  # sending time per channel per cycle before new batches wait
 
 
 @dataclass
@@ -49,6 +52,7 @@ class DeliveryStats:
     failed: int = 0
     given_up: int = 0
     failing_channels: list[str] = field(default_factory=list)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, outcome)
 
 
 def target_tags(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -120,8 +124,11 @@ async def deliver_due(
         if channel is None:
             continue  # a channel removed from the config: its rows wait (or age out)
         tasks.append(_deliver_channel(st, channel, now, blocking, policy, stats))
-    await asyncio.gather(*tasks)
+    results = await asyncio.gather(*tasks, return_exceptions=True)  # let every channel finish
     await blocking(_give_up_orphans, st, set(due) - set(channels), now, stats)
+    for r in results:
+        if isinstance(r, BaseException):  # storage trouble: the job run fails visibly
+            raise r
     return stats
 
 
@@ -133,7 +140,8 @@ async def _deliver_channel(
     policy: RetryPolicy,
     stats: DeliveryStats,
 ) -> None:
-    while True:
+    deadline = time.monotonic() + CHANNEL_BUDGET_S
+    while time.monotonic() < deadline:  # a slow channel stops here; its rest waits a cycle
         batch: list[Delivery] = await blocking(
             partial(outbox.claim, st, channel.name, now=now, hold=CLAIM_HOLD, limit=BATCH)
         )
@@ -144,12 +152,14 @@ async def _deliver_channel(
                 error = _describe(exc)
                 retry_at = await blocking(_record_failure, st, d, now, error, policy, stats)
                 stats.failing_channels.append(channel.name)
+                stats.outcomes[(channel.name, "failed")] += 1
                 log.warning("notification.failed", channel=channel.name, alert=d.alert_id,
                             attempt=d.attempts + 1, error=error)
                 await blocking(partial(outbox.release, st, batch[i + 1:], until=retry_at))
                 return
             await blocking(partial(outbox.mark_sent, st, d, now=now))
             stats.sent += 1
+            stats.outcomes[(channel.name, "sent")] += 1
             log.info("notification.sent", channel=channel.name, alert=d.alert_id,
                      alert_event=d.payload.get("event"))
         if len(batch) < BATCH:

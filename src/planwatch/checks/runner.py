@@ -173,11 +173,10 @@ class CheckRunner:
         """A quantile (0..1) of the delays between due time and start over the last
         `LAG_WINDOW_S` seconds (0 when nothing ran)."""
         horizon = time.monotonic() - LAG_WINDOW_S
-        while self._lag and self._lag[0][0] < horizon:
-            self._lag.popleft()
-        if not self._lag:
+        # list() copies the deque in one step: /metrics may call this from another thread
+        ordered = sorted(lag for at, lag in list(self._lag) if at >= horizon)
+        if not ordered:
             return 0.0
-        ordered = sorted(lag for _, lag in self._lag)
         return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
     async def aclose(self) -> None:

@@ -133,9 +133,9 @@ class PostgresCollector:
                 "statements_info", schema=sql.Identifier(facts.schema))).fetchone() or {}
         # Plain tuples in binary format: thousands of rows, and dicts per row or parsing
         # numbers from text cost more than the server's side of the fetch.
-        cur = conn.cursor(row_factory=tuple_row, binary=True)
         params = {"databases": list(self._databases(facts))}
-        rows = cur.execute(facts.statements_sql, params).fetchall()
+        with conn.cursor(row_factory=tuple_row, binary=True) as cur:
+            rows = cur.execute(facts.statements_sql, params).fetchall()
         visible = [r for r in rows if r[3] is not None]
         hidden = len(rows) - len(visible)  # other roles' statements, no pg_read_all_stats
         keys: list[EntryId] = [(r[1], r[2], r[3], r[4] is not False) for r in visible]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from planwatch.alerting import channels, escalation, outbox, silences, timeouts
@@ -48,7 +49,7 @@ async def cycle(
     now = now or utcnow()
     st, settings = deps.storage, deps.settings
     counts = await deps.blocking(
-        _prepare, st, settings, now, deps.state.started_at
+        partial(prepare, st, settings, now, running_since=deps.state.started_at)
     )
     by_name = {c.name: channels.create(c) for c in settings.alerting.channels}
     policy = RetryPolicy.from_settings(settings.scheduling.backoff)
@@ -57,12 +58,10 @@ async def cycle(
     return counts, delivered
 
 
-def _prepare(st: Storage, settings: Settings, now: datetime, since: datetime) -> dict[str, Any]:
-    return prepare(st, settings, now, running_since=since)
-
-
 async def process(deps: JobDeps, ctx: JobContext) -> JobOutcome:
     counts, delivered = await cycle(deps)
+    for (channel, outcome), n in delivered.outcomes.items():
+        deps.state.count("notifications", f"{channel}|{outcome}", n)  # for /metrics
     failing = sorted(set(delivered.failing_channels))
     data = {**counts, "sent": delivered.sent, "failed": delivered.failed,
             "given_up": delivered.given_up, "failing_channels": failing}

@@ -76,6 +76,7 @@ class CheckService:
         finally:
             await loop
             await self.flush()
+            gc.unfreeze()
 
     async def flush(self) -> int:
         """Store pending results and apply alert transitions; returns results stored."""
@@ -123,7 +124,8 @@ class CheckService:
                                              recently_resolved=again)
         for t in found:
             self._apply(t)
-        self._active_groups = self._groups(self._active())
+        if found:
+            self._active_groups = self._groups(self._active())
 
     async def aclose(self) -> None:
         await self.runner.aclose()

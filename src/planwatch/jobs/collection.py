@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
+from datetime import datetime
 
 from planwatch.clock import utcnow
+from planwatch.collectors.base import Collector
 from planwatch.errors import CircuitOpen, CollectorError
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.jobs import ResultStatus
 from planwatch.model.samples import CollectionResult
 from planwatch.scheduling.runner import JobContext, JobOutcome
 from planwatch.storage import plans, queries, samples, targets
+
+_in_use: weakref.WeakKeyDictionary[Collector, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def _collect_exclusively(collector: Collector, target: str, now: datetime) -> CollectionResult:
+    """A collector is not thread-safe: a poll whose job timed out may still run in its thread,
+    and the next poll must not use the same session concurrently."""
+    lock = _in_use.setdefault(collector, threading.Lock())
+    if not lock.acquire(blocking=False):
+        raise CollectorError(target, "the previous collection is still blocked in a driver call "
+                                     "(it outlived its job timeout); this poll is skipped")
+    try:
+        return collector.collect(now)
+    finally:
+        lock.release()
 
 
 def _persist(deps: JobDeps, result: CollectionResult) -> int:
@@ -43,7 +62,8 @@ async def collect(deps: JobDeps, target_name: str, ctx: JobContext) -> JobOutcom
         raise CircuitOpen(target_name, board.retry_in(target_name, now).total_seconds())
     started = time.perf_counter()
     try:
-        result = await deps.blocking(deps.collector(target).collect, now)
+        result = await deps.blocking(_collect_exclusively, deps.collector(target),
+                                     target_name, now)
     except CollectorError as exc:
         board.record_failure(target_name, utcnow())
         state.up, state.last_error, state.fatal = False, str(exc), exc.fatal

@@ -79,15 +79,29 @@ def _owned(active: dict[str, Alert], targets: Sequence[str]) -> dict[str, Alert]
     return {k: a for k, a in active.items() if mine(a)}
 
 
-def evaluate(deps: JobDeps, now: datetime) -> HealthReport:
-    """Blocking: build the report and apply the health-alert transitions."""
+def _active_health(deps: JobDeps) -> dict[str, Alert]:
+    found = alerts.list_alerts(deps.storage, status="open", kind=AlertKind.HEALTH.value,
+                               limit=100_000)
+    return {a.dedup_key: a for a in found}
+
+
+def evaluate(
+    deps: JobDeps, now: datetime, in_memory: Sequence[HealthFinding] | None = None
+) -> HealthReport:
+    """Blocking: build the report and apply the health-alert transitions.
+
+    `in_memory`: the target and job findings, read on the event loop that owns that state
+    (computed here when not given).
+    """
+    if in_memory is None:
+        in_memory = [*target_findings(deps), *job_findings(deps)]
     store = storage_item(deps)
     if store.status != HEALTHY:
         return HealthReport(now, (store,))
-    findings = [*target_findings(deps), *job_findings(deps), *channel_findings(deps)]
+    findings = [*in_memory, *channel_findings(deps)]
     targets = [t.name for t in deps.settings.targets if t.enabled]
     transitions = lifecycle.health(
-        _owned(alerts.find_active(deps.storage), targets), findings,
+        _owned(_active_health(deps), targets), findings,
         evaluated_targets=[*targets, SELF],
         resolve_after_windows=deps.settings.analysis.regression.resolve_after_windows, now=now,
     )
@@ -103,7 +117,8 @@ def _item(f: HealthFinding) -> HealthItem:
 
 
 async def check(deps: JobDeps, ctx: JobContext) -> JobOutcome:
-    report = await deps.blocking(evaluate, deps, utcnow())
+    in_memory = [*target_findings(deps), *job_findings(deps)]
+    report = await deps.blocking(evaluate, deps, utcnow(), in_memory)
     deps.state.health_report = report
     worst = max((i.status for i in report.items), default=HEALTHY)
     problems = [f"{i.name}: {i.message}" for i in report.items if i.status != HEALTHY]

@@ -43,6 +43,7 @@ def _sqlite(st: Storage) -> dict[str, Any]:
         cursor = raw.cursor()
         try:
             t0 = time.monotonic()
+            cursor.execute("PRAGMA analysis_limit=1000")  # ANALYZE samples: bounded, quick
             cursor.execute("PRAGMA optimize")
             mode = cursor.execute("PRAGMA auto_vacuum").fetchone()[0]
             before = cursor.execute("PRAGMA freelist_count").fetchone()[0]

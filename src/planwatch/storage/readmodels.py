@@ -116,13 +116,16 @@ def query_pks(st: Storage, refs: Sequence[tuple[str, str | None, str | None]]) -
     """Storage ids of (target, database, query_id) triples (to link alerts to query pages)."""
     wanted = sorted({(tg, db, qid) for tg, db, qid in refs if db is not None and qid is not None})
     found: dict[tuple[str, str, str], int] = {}
-    key = sa.tuple_(q.c.target, q.c.database, q.c.query_id)
     with st.connect() as conn:
         for chunk in _sql.chunks(wanted, 300):
+            # IN on each column of the unique (target, database, query_id) index: index seeks
+            # on both backends (a row-value IN makes SQLite scan the whole index).
             stmt = sa.select(q.c.id, q.c.target, q.c.database, q.c.query_id).where(
-                key.in_(list(chunk)))
+                q.c.target.in_({w[0] for w in chunk}), q.c.database.in_({w[1] for w in chunk}),
+                q.c.query_id.in_({w[2] for w in chunk}))
             found.update({(r.target, r.database, r.query_id): r.id for r in conn.execute(stmt)})
-    return found
+    keep = set(wanted)
+    return {k: v for k, v in found.items() if k in keep}
 
 
 def top_queries(
@@ -233,10 +236,13 @@ def find_alerts(
     kind: str | None = None,
     severity: str | None = None,
     target: str | None = None,
-    query: QueryRef | None = None,
+    dedup_keys: Sequence[str] | None = None,
     limit: int = 200,
 ) -> list[Alert]:
-    """Alerts, most recently updated first; status "open" means any active status."""
+    """Alerts, most recently updated first; status "open" means any active status.
+
+    `dedup_keys` selects the alerts of given conditions (e.g. one query's) through the index.
+    """
     stmt = sa.select(a).order_by(a.c.updated_at.desc().nulls_last(), a.c.id.desc()).limit(limit)
     if status == "open":
         stmt = stmt.where(a.c.status.in_(ACTIVE_ALERT_STATUSES))
@@ -248,9 +254,8 @@ def find_alerts(
         stmt = stmt.where(a.c.severity == Severity(severity).value)
     if target is not None:
         stmt = stmt.where(a.c.target == target)
-    if query is not None:
-        stmt = stmt.where(a.c.target == query.target, a.c.database == query.database,
-                          a.c.query_id == query.query_id)
+    if dedup_keys is not None:
+        stmt = stmt.where(a.c.dedup_key.in_(list(dedup_keys)))
     with st.connect() as conn:
         return [alerts._from_row(r) for r in conn.execute(stmt)]
 

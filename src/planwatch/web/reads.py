@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from planwatch import views
-from planwatch.alerting import silences
+from planwatch.alerting import lifecycle, silences
 from planwatch.checks import plan
-from planwatch.model.alerts import Alert
+from planwatch.model.alerts import Alert, AlertKind
 from planwatch.storage import check_results, workers
 from planwatch.storage import readmodels as rm
 from planwatch.storage import readmodels_checks as rc
@@ -141,7 +141,9 @@ def query_page(worker: App, pk: int, now: datetime, since: datetime) -> dict[str
     st = worker.storage
     info = rm.query_info(st, pk)
     history = rm.plan_history(st, pk)
-    found = rm.find_alerts(st, status="all", query=info.ref, limit=20)
+    keys = [lifecycle.dedup_key(kind, info.ref.target, info.ref.database, info.ref.query_id)
+            for kind in (AlertKind.REGRESSION, AlertKind.HOTSPOT)]
+    found = rm.find_alerts(st, status="all", dedup_keys=keys, limit=20)
     return {
         "query": shapes.query_info(info),
         "series": shapes.series(rm.series(st, pk, since, now)),

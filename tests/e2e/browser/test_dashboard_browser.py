@@ -184,16 +184,28 @@ def test_no_secret_is_shown(worker: LiveWorker, page: Page) -> None:
         assert DSN_PASSWORD not in page.request.get(base + path).text(), path
 
 
-def test_auto_refresh_keeps_the_scroll_position(worker: LiveWorker, page: Page) -> None:
-    base = worker.base_url
-    page.set_viewport_size({"width": 1000, "height": 400})
-    page.goto(f"{base}/checks?refresh=2", wait_until="networkidle")
+def test_auto_refresh_keeps_the_scroll_position_and_redraws_the_chart(
+    worker: LiveWorker, page: Page, problems: Problems
+) -> None:
+    base, s = worker.base_url, worker.seeded
+    page.set_viewport_size({"width": 1000, "height": 500})
+    page.goto(f"{base}/queries/{s.main_pk}?refresh=2", wait_until="networkidle")
     before = page.locator("#content").get_attribute("data-generated")
-    scrolled = page.evaluate("window.scrollTo(0, 150); window.scrollY")
+    scrolled = page.evaluate("window.scrollTo(0, 300); window.scrollY")
     assert scrolled > 0
     page.wait_for_function(
         "(before) => document.getElementById('content').dataset.generated !== before",
         arg=before, timeout=15_000,
     )
     assert page.evaluate("window.scrollY") == scrolled
-    assert page.locator("svg.spark").count() >= 1
+    page.locator("#latency-chart canvas").wait_for()
+    assert page.locator("#latency-chart .plan-marker").count() == 1
+    assert page.locator("#latency-chart canvas").count() == 1  # the old chart was destroyed
+    assert problems.items == []
+
+
+def test_checks_page_draws_sparklines(worker: LiveWorker, page: Page) -> None:
+    page.goto(f"{worker.base_url}/checks")
+    spark = page.locator("svg.spark").first
+    assert spark.locator("circle").count() == 30
+    assert spark.locator("circle.critical").count() == 2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from alerting_support import regression_alert
+from receivers import WebhookReceiver, free_port
 
 from planwatch import cli
 from planwatch.storage import alerts
@@ -61,3 +62,21 @@ def test_alerts_ack_and_resolve_with_comment(
         assert "already resolved" in capsys.readouterr().err
     finally:
         db.close()
+
+
+def test_summary_sends_to_every_channel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], webhook: WebhookReceiver
+) -> None:
+    config = tmp_path / "pw.yaml"
+    config.write_text(f"""
+storage: {{url: "sqlite:///{tmp_path / 'pw.db'}"}}
+alerting:
+  channels:
+    - {{name: hook, url: "webhook+{webhook.url}"}}
+    - {{name: dead, url: "webhook+http://127.0.0.1:{free_port()}/x"}}
+""")
+    assert cli.main(["-c", str(config), "summary"]) == 1  # one channel failed
+    out = capsys.readouterr().out
+    assert "hook: sent" in out and "dead: FAILED: ConnectError" in out
+    [doc] = webhook.received
+    assert doc["type"] == "daily_summary" and doc["text"].startswith("planwatch daily summary")

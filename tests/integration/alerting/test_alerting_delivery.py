@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
 from alerting_support import T0, make_settings, regression_alert
-from receivers import SmtpReceiver, WebhookReceiver, body_text
+from receivers import SmtpReceiver, WebhookReceiver, body_text, free_port
 
 from planwatch.config.settings import ChannelSettings, Secret, Settings
 from planwatch.jobs import alert_processing
@@ -112,3 +113,55 @@ async def test_a_channel_failing_forever_does_not_delay_smtp(
     assert backlog["hook"].pending == 3 and backlog["hook"].failing == 1
     assert "HTTP 500" in (backlog["hook"].last_error or "")
     assert "mail" not in backlog
+
+
+async def test_a_dead_smtp_server_is_a_recorded_failure_without_secrets(
+    storage: Storage, storage_url: str, make_deps: Deps,
+) -> None:
+    url = (f"mailto://user:s3cret@127.0.0.1:{free_port()}?from=pw@example.com"
+           "&to=dba@example.com&mode=insecure")
+    deps = make_deps(make_settings(storage_url, [ChannelSettings("mail", Secret(url))]))
+    created = alerts.create(storage, regression_alert(), actor="analysis")
+    _, sent = await alert_processing.cycle(deps, T0)
+    assert sent.failed == 1 and sent.sent == 0
+    failure = alerts.events(storage, created.id or 0)[-1]
+    assert failure.event == "notification_failed" and failure.data["channel"] == "mail"
+    assert "s3cret" not in failure.message and failure.data["retry_at"]
+
+
+async def test_undeliverable_rows_are_given_up_after_a_day(
+    storage: Storage, storage_url: str, make_deps: Deps, webhook: WebhookReceiver,
+) -> None:
+    webhook.status = 500
+    hook = ChannelSettings("hook", Secret(f"webhook+{webhook.url}"))
+    deps = make_deps(make_settings(storage_url, [hook], auto_resolve_after=timedelta(days=9)))
+    created = alerts.create(storage, regression_alert(), actor="analysis")
+    await alert_processing.cycle(deps, T0)
+    _, sent = await alert_processing.cycle(deps, T0 + timedelta(hours=25))
+    assert sent.given_up == 1
+    [b] = outbox.backlog(storage)
+    assert (b.pending, b.failed) == (0, 1)
+    _, sent = await alert_processing.cycle(deps, T0 + timedelta(hours=26))
+    assert sent.failed == 0 and webhook.hits == 2
+    last = alerts.events(storage, created.id or 0)[-1]
+    assert last.event == "notification_failed" and last.data["retry_at"] is None
+
+
+async def test_two_processors_never_send_a_row_twice(
+    storage: Storage, storage_url: str, make_deps: Deps, webhook: WebhookReceiver,
+) -> None:
+    settings = make_settings(storage_url, [ChannelSettings("hook",
+                                                           Secret(f"webhook+{webhook.url}"))])
+    for q in range(60):
+        alerts.create(storage, regression_alert(str(q)), actor="analysis")
+    other = Storage.open(storage_url)
+    try:
+        a, b = make_deps(settings), make_deps(settings)
+        b.storage = other
+        (_, one), (_, two) = await asyncio.gather(alert_processing.cycle(a, T0),
+                                                  alert_processing.cycle(b, T0))
+    finally:
+        other.close()
+    assert one.sent + two.sent == 60
+    ids = sorted(d["alert"]["id"] for d in webhook.received)
+    assert len(ids) == 60 and len(set(ids)) == 60

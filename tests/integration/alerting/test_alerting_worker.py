@@ -46,6 +46,9 @@ async def test_pending_delivery_survives_a_worker_restart(
         outcome = await app.scheduler.run_once("alert_processing")
         assert outcome.result_status is ResultStatus.WARNING
         assert outcome.data["failed"] == 1 and outcome.data["failing_channels"] == ["hook"]
+        for job in ("retention_cleanup", "maintenance"):
+            done = await app.scheduler.run_once(job)
+            assert done.result_status is not ResultStatus.ERROR, (job, done.message)
 
     webhook.start()
     await asyncio.sleep(1.2)  # past the 1 s backoff

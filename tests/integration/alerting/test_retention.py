@@ -97,6 +97,10 @@ def test_retention_deletes_a_million_samples_in_batches_while_collection_writes(
         kept_old = count(st, query_samples.c.interval_end >= cutoff,
                          query_samples.c.interval_start < BASE + timedelta(days=30))
         assert kept_old == QUERIES * 100
+        with st.connect() as conn:
+            rolled = conn.execute(sa.select(sa.func.sum(query_samples_hourly.c.samples),
+                                            sa.func.sum(query_samples_hourly.c.calls))).one()
+        assert tuple(rolled) == (QUERIES * 900, QUERIES * 900 * 10)  # nothing lost, nothing twice
         new = count(st, query_samples.c.interval_start >= BASE + timedelta(days=30))
         assert new == sum(written) and len(written) >= 20
         assert maintenance.run(st)  # VACUUM / PRAGMA optimize after the purge
@@ -137,5 +141,10 @@ def test_retention_job_uses_each_kinds_days(storage_url: str) -> None:
         assert count(st) == 0
         with pytest.raises(ValueError, match="unknown retention kind"):
             retention.delete_batch(st, "everything", now, 10)
+        done_m = maintenance.run(st)
+        if st.dialect == "postgresql":
+            assert set(done_m["vacuum_analyze"]) >= {"query_samples", "alerts", "silences"}
+        else:
+            assert done_m["optimize"] is True and done_m["auto_vacuum"] == "none"
     finally:
         st.close()

@@ -10,8 +10,8 @@ import pytest
 from integration.web import webseed
 from integration.web.conftest import TOKEN, Site, make_site
 from planwatch import views
-from planwatch.model.alerts import AlertStatus
 from planwatch.clock import utcnow
+from planwatch.model.alerts import AlertStatus
 from planwatch.storage import alerts, silences
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -246,3 +246,18 @@ async def test_openapi_document_lists_every_endpoint(client: httpx.AsyncClient) 
     assert {"/alerts", "/alerts/{alert_id}/ack", "/queries/{query_id}/series",
             "/queries/{query_id}/plans/diff", "/checks", "/workers", "/job-runs",
             "/summary"} <= set(doc["paths"])
+
+
+async def test_query_page_shows_its_alerts_chart_data_and_diff(
+    client: httpx.AsyncClient, site: Site
+) -> None:
+    s = site.seeded
+    page = (await client.get(f"/queries/{s.main_pk}")).text
+    assert f'id="alert-{s.main_alert}"' in page and f'id="alert-{s.script_alert}"' not in page
+    assert 'id="series-data"' in page and 'id="plan-diff"' in page
+    chosen = await client.get(f"/queries/{s.main_pk}?from={s.plan_new}&to={s.plan_old}")
+    assert chosen.status_code == 200
+    assert f"<code>{s.plan_new}</code> → <code>{s.plan_old}</code>" in chosen.text
+    unknown = await client.get(f"/queries/{s.main_pk}?from=nope&to={s.plan_old}")
+    assert "does not belong to this query" in unknown.text
+    assert (await client.get("/queries/999999")).status_code == 404

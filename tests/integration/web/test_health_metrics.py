@@ -65,7 +65,7 @@ async def serving(config: dict[str, Any]) -> AsyncIterator[tuple[App, httpx.Asyn
             await task
 
 
-async def eventually(condition: Callable[[], Any], what: str, within: float = 30) -> Any:
+async def eventually(condition: Callable[[], Any], what: str, within: float = 60) -> Any:
     deadline = time.monotonic() + within
     while not (value := condition()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

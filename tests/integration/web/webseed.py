@@ -1,7 +1,6 @@
 """Seeded storage for the web tests: targets, queries with a plan change, alerts, checks, workers.
 
-Everything is written through the storage modules, except check results (written straight
-into `check_results`: the checks feature that owns that table is built separately).
+Everything is written through the storage modules.
 One query's text carries a <script> tag, and one plan's raw text an <img onerror>, so the
 tests can prove that user/database strings are shown, never run.
 """
@@ -11,18 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-
 from planwatch.collectors import plans as plan_codec
 from planwatch.config.settings import Secret, TargetSettings
 from planwatch.model.alerts import Alert, AlertKind, AlertStatus
+from planwatch.model.checks import CheckResult, CheckStatus
 from planwatch.model.findings import Severity
 from planwatch.model.jobs import JobRun, JobStatus, ResultStatus, Worker, WorkerStatus
 from planwatch.model.plans import PlanNode
 from planwatch.model.samples import CapturedPlan, QueryRef, QuerySample, StatementText
-from planwatch.storage import alerts, job_runs, plans, queries, samples, targets, workers
+from planwatch.storage import (
+    alerts,
+    check_results,
+    job_runs,
+    plans,
+    queries,
+    samples,
+    targets,
+    workers,
+)
 from planwatch.storage.engine import Storage
-from planwatch.storage.tables import check_results
 
 SCRIPT_TEXT = "SELECT '<script>window.__pwned = 1; alert(1)</script>' FROM orders WHERE id = $1"
 EVIL_PLAN_RAW = '{"Plan": {"Node Type": "Seq Scan <img src=x onerror=\\"window.__pwned=2\\">"}}'
@@ -155,18 +161,15 @@ def _workers(st: Storage, now: datetime, live_worker: bool) -> str:
 
 
 def _checks(st: Storage, now: datetime) -> None:
-    rows = []
+    found = []
     for i in range(40):
-        at = now - timedelta(hours=4 * (40 - i))
-        status = "critical" if i in (35, 39) else "ok"
-        rows.append({"check_name": "orders_backlog", "target": "orders-db", "labels": {},
-                     "status": status, "value": float(100 + i * 10), "value_text": None,
-                     "duration_ms": 12.0, "executed_at": at, "job_run_id": None,
-                     "message": "backlog <script>window.__pwned=3</script> too high"
-                     if status != "ok" else "ok"})
-    rows.append({"check_name": "reporting_fresh", "target": "reporting", "labels": {},
-                 "status": "error", "value": None, "value_text": None, "duration_ms": None,
-                 "executed_at": now - timedelta(minutes=3), "job_run_id": None,
-                 "message": "unable to open database file"})
-    with st.begin() as conn:
-        conn.execute(sa.insert(check_results), rows)
+        status = CheckStatus.CRITICAL if i in (35, 39) else CheckStatus.OK
+        found.append(CheckResult(
+            "orders_backlog", "orders-db", status,
+            "backlog <script>window.__pwned=3</script> too high" if status != "ok" else "ok",
+            executed_at=now - timedelta(hours=4 * (40 - i)), duration_ms=12.0,
+            value=float(100 + i * 10)))
+    found.append(CheckResult("reporting_fresh", "reporting", CheckStatus.ERROR,
+                             "unable to open database file",
+                             executed_at=now - timedelta(minutes=3)))
+    check_results.insert(st, found)

@@ -1,0 +1,1 @@
+"""Pure analysis: plain data in, findings out; no I/O, no clock."""

@@ -1,0 +1,276 @@
+"""Baselines: call-weighted robust statistics of how each query (and each of its plans) performs.
+
+The observation is one sample's mean latency (`total_ms / calls`), weighted by its calls, so a
+busy interval counts more than an idle one. Samples flagged `extras["suspect"]` (counter
+resets, evicted-and-returned entries) and samples without calls carry no evidence and are
+ignored everywhere. An engine that reports one row per (interval, plan) contributes one
+observation per row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+
+from planwatch.analysis import weighted
+from planwatch.model.baselines import Baseline
+from planwatch.model.samples import QueryRef, QuerySample, SampleColumns
+
+
+def usable(samples: Iterable[QuerySample]) -> list[QuerySample]:
+    """Samples that carry evidence: at least one call and not flagged suspect."""
+    return [s for s in samples if s.calls > 0 and not s.extras.get("suspect")]
+
+
+def dominant_plan(samples: Iterable[QuerySample]) -> str | None:
+    """The known plan hash with most calls; ties go to the smallest hash, for determinism."""
+    calls: dict[str, int] = {}
+    for s in samples:
+        if s.plan_hash is not None:
+            calls[s.plan_hash] = calls.get(s.plan_hash, 0) + s.calls
+    if not calls:
+        return None
+    return min(calls.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """A short window (the recent analysis window) summarised like a baseline."""
+
+    n: int
+    calls: int
+    mean_ms: float  # Σ total / Σ calls
+    std_ms: float  # same estimator as Baseline.stddev_ms
+    means: tuple[float, ...]  # per-sample interval means, in input order
+    dominant_plan_hash: str | None
+    rows_per_call: float
+    blks_per_call: float
+    temp_blks_per_call: float
+
+
+def summarize(samples: Iterable[QuerySample]) -> WindowStats | None:
+    """Statistics of the usable samples, or None when there were no calls."""
+    chosen = usable(samples)
+    calls = sum(s.calls for s in chosen)
+    if calls == 0:
+        return None
+    mean = sum(s.total_ms for s in chosen) / calls
+    n = len(chosen)
+    sq = sum(s.calls * (s.mean_ms - mean) ** 2 for s in chosen) / calls
+    std = math.sqrt(sq * n / (n - 1)) if n > 1 else 0.0
+    return WindowStats(
+        n=n,
+        calls=calls,
+        mean_ms=mean,
+        std_ms=std,
+        means=tuple(s.mean_ms for s in chosen),
+        dominant_plan_hash=dominant_plan(chosen),
+        rows_per_call=sum(s.rows for s in chosen) / calls,
+        blks_per_call=sum(s.blks_hit + s.blks_read for s in chosen) / calls,
+        temp_blks_per_call=sum(s.blks_temp for s in chosen) / calls,
+    )
+
+
+def compute(
+    ref: QueryRef,
+    samples: Sequence[QuerySample],
+    *,
+    window_start: datetime,
+    window_end: datetime,
+    now: datetime,
+    plan_hash: str | None = None,
+) -> Baseline | None:
+    """One baseline from the usable samples starting inside [window_start, window_end).
+
+    `plan_hash` None means all plans together. None when no sample had a call.
+    """
+    chosen = [
+        s for s in usable(samples)
+        if window_start <= s.interval_start < window_end
+        and (plan_hash is None or s.plan_hash == plan_hash)
+    ]
+    if not chosen:
+        return None
+    calls = np.array([s.calls for s in chosen], dtype=np.int64)
+    total = np.array([s.total_ms for s in chosen], dtype=np.float64)
+    stats = weighted.group_stats(np.zeros(len(chosen), dtype=np.int64), 1, calls, total)
+    n_calls = int(stats.calls[0])
+    return Baseline(
+        ref=ref,
+        plan_hash=plan_hash,
+        window_start=window_start,
+        window_end=window_end,
+        n=int(stats.n[0]),
+        calls=n_calls,
+        median_ms=float(stats.median[0]),
+        p95_ms=float(stats.p95[0]),
+        mad_ms=float(stats.mad[0]),
+        mean_ms=float(stats.mean[0]),
+        stddev_ms=float(stats.std[0]),
+        computed_at=now,
+        dominant_plan_hash=plan_hash or dominant_plan(chosen),
+        rows_per_call=sum(s.rows for s in chosen) / n_calls,
+        blks_per_call=sum(s.blks_hit + s.blks_read for s in chosen) / n_calls,
+        temp_blks_per_call=sum(s.blks_temp for s in chosen) / n_calls,
+    )
+
+
+def compute_all(
+    columns: SampleColumns, *, window_start: datetime, window_end: datetime, now: datetime
+) -> list[Baseline]:
+    """All baselines of a sample set: one all-plans baseline per query with calls, plus one
+    per (query, known plan) with calls. Vectorised; see `weighted` for the method.
+
+    Columns carry no timestamps or extras: the caller selects the window and leaves suspect
+    samples out. Measured on a busy 2-core machine for 2,000 queries x 2,016 intervals (4M
+    rows): about 0.8 s when most queries keep one plan, 1.5-2 s when every query mixes plans.
+    """
+    qi = np.asarray(columns.query_index, dtype=np.int64)
+    calls = np.asarray(columns.calls, dtype=np.int64)
+    code, hashes = weighted.factorize_runs(columns.plan_hash)
+    arrays = [np.asarray(c, dtype=np.float64)
+              for c in (columns.total_ms, columns.rows, columns.blks, columns.blks_temp)]
+    keep = calls > 0
+    if not keep.all():
+        qi, calls, code = qi[keep], calls[keep], code[keep]
+        arrays = [a[keep] for a in arrays]
+    if qi.size == 0:
+        return []
+    n_refs, n_plans = len(columns.refs), max(len(hashes), 1)
+
+    q_ids, q_group = weighted.dense_ids(qi, n_refs)
+    by_query = _Groups(q_group, len(q_ids), calls, arrays)
+    # A query whose rows all carry one known plan has per-plan stats equal to its own.
+    lowest, highest = weighted.code_range(q_group, len(q_ids), code)
+    single = (lowest == highest) & (lowest >= 0)
+    mixed = (code >= 0) & ~single[q_group]
+    key_ids, p_group = weighted.dense_ids(qi[mixed] * n_plans + code[mixed], n_refs * n_plans)
+    by_plan = _Groups(p_group, len(key_ids), calls[mixed], [a[mixed] for a in arrays])
+    p_query, p_code = key_ids // n_plans, key_ids % n_plans
+
+    dominant = {q: hashes[c] for q, c, one in
+                zip(q_ids.tolist(), lowest.tolist(), single.tolist(), strict=True) if one}
+    for i in np.lexsort((p_code, -by_plan.stats.calls, p_query)).tolist():
+        dominant.setdefault(int(p_query[i]), hashes[int(p_code[i])])
+
+    window = (window_start, window_end, now)
+    out = []
+    for g, q in enumerate(q_ids.tolist()):
+        ref, plan = columns.refs[q], dominant.get(q)
+        out.append(by_query.baseline(g, ref, None, plan, window))
+        if single[g]:
+            out.append(by_query.baseline(g, ref, plan, plan, window))
+    out += [
+        by_plan.baseline(g, columns.refs[q], hashes[c], hashes[c], window)
+        for g, (q, c) in enumerate(zip(p_query.tolist(), p_code.tolist(), strict=True))
+    ]
+    return out
+
+
+def update(baseline: Baseline, new_samples: Sequence[QuerySample], now: datetime) -> Baseline:
+    """Fold samples that started at or after `baseline.window_end` into the baseline.
+
+    Exact: n, calls, mean, std and the per-call rows/blocks. Approximate and deliberately
+    slow: median, p95 and MAD move by stochastic-approximation steps. Each new interval
+    with call share f = calls / (calls so far) moves the median by at most f * scale
+    toward itself (scale = max(MAD, 5% of the median, 1 µs)); p95 moves up by 0.95 * f *
+    scale when exceeded and down by 0.05 * f * scale otherwise; MAD moves like the median
+    on |x - median|. A day of traffic thus shifts them by a fraction of one MAD, so a
+    regression between nightly rebuilds is not absorbed; the rebuild recomputes exactly.
+    """
+    chosen = sorted(
+        (s for s in usable(new_samples)
+         if s.interval_start >= baseline.window_end
+         and (baseline.plan_hash is None or s.plan_hash == baseline.plan_hash)),
+        key=lambda s: s.interval_start,
+    )
+    if not chosen:
+        return baseline
+    n_old, w_old = baseline.n, baseline.calls
+    n, w = n_old + len(chosen), w_old + sum(s.calls for s in chosen)
+    mean = (w_old * baseline.mean_ms + sum(s.total_ms for s in chosen)) / w
+    var_old = baseline.stddev_ms**2 * (n_old - 1) / n_old if n_old > 1 else 0.0
+    m2 = w_old * (var_old + (baseline.mean_ms - mean) ** 2)
+    m2 += sum(s.calls * (s.mean_ms - mean) ** 2 for s in chosen)
+    median, p95, mad = _nudge(baseline, chosen)
+    return replace(
+        baseline,
+        window_end=max(baseline.window_end, max(s.interval_end for s in chosen)),
+        n=n,
+        calls=w,
+        median_ms=median,
+        p95_ms=p95,
+        mad_ms=mad,
+        mean_ms=mean,
+        stddev_ms=math.sqrt(m2 / w * n / (n - 1)) if n > 1 else 0.0,
+        computed_at=now,
+        dominant_plan_hash=baseline.dominant_plan_hash or dominant_plan(chosen),
+        rows_per_call=_per_call(baseline.rows_per_call, w_old, chosen, lambda s: s.rows),
+        blks_per_call=_per_call(baseline.blks_per_call, w_old, chosen,
+                                lambda s: s.blks_hit + s.blks_read),
+        temp_blks_per_call=_per_call(baseline.temp_blks_per_call, w_old, chosen,
+                                     lambda s: s.blks_temp),
+    )
+
+
+def _nudge(baseline: Baseline, chosen: Sequence[QuerySample]) -> tuple[float, float, float]:
+    median, p95, mad = baseline.median_ms, baseline.p95_ms, baseline.mad_ms
+    w = baseline.calls
+    for s in chosen:
+        w += s.calls
+        step = s.calls / w * max(mad, 0.05 * median, 1e-3)
+        x = s.mean_ms
+        median = min(median + step, x) if x > median else max(median - step, x)
+        p95 = min(p95 + 0.95 * step, x) if x > p95 else max(p95 - 0.05 * step, x, median)
+        d = abs(x - median)
+        mad = min(mad + step, d) if d > mad else max(mad - step, d)
+    return median, max(p95, median), mad
+
+
+def _per_call(
+    old: float, w_old: int, chosen: Sequence[QuerySample], get: Callable[[QuerySample], int]
+) -> float:
+    calls = w_old + sum(s.calls for s in chosen)
+    return (old * w_old + sum(get(s) for s in chosen)) / calls
+
+
+class _Groups:
+    """Grouped rows with their statistics and per-call sums, turned into Baselines."""
+
+    def __init__(
+        self,
+        group: weighted.IntArray,
+        n_groups: int,
+        calls: weighted.IntArray,
+        arrays: list[weighted.FloatArray],  # total_ms, rows, blks, blks_temp
+    ) -> None:
+        self.stats = weighted.group_stats(group, n_groups, calls, arrays[0])
+        per_call = [np.bincount(group, weights=e, minlength=n_groups) / self.stats.calls
+                    for e in arrays[1:]]
+        self._rows: list[float] = per_call[0].tolist()
+        self._blks: list[float] = per_call[1].tolist()
+        self._temp: list[float] = per_call[2].tolist()
+        s = self.stats
+        self._cols = (s.n.tolist(), s.calls.tolist(), s.median.tolist(), s.p95.tolist(),
+                      s.mad.tolist(), s.mean.tolist(), s.std.tolist())
+
+    def baseline(
+        self,
+        g: int,
+        ref: QueryRef,
+        plan_hash: str | None,
+        dominant: str | None,
+        window: tuple[datetime, datetime, datetime],
+    ) -> Baseline:
+        n, calls, median, p95, mad, mean, std = (col[g] for col in self._cols)
+        return Baseline(
+            ref=ref, plan_hash=plan_hash, window_start=window[0], window_end=window[1],
+            n=n, calls=calls, median_ms=median, p95_ms=p95, mad_ms=mad, mean_ms=mean,
+            stddev_ms=std, computed_at=window[2], dominant_plan_hash=dominant,
+            rows_per_call=self._rows[g], blks_per_call=self._blks[g],
+            temp_blks_per_call=self._temp[g],
+        )

@@ -1,0 +1,192 @@
+"""Regression detection: the recent window against the baseline (SPEC section 4).
+
+All must hold:
+- effect: recent mean (sum total / sum calls) >= min_ratio * baseline median and
+  >= baseline p95 + min_abs_ms;
+- evidence: >= min_calls calls in the recent window and in the baseline, baseline n >=
+  min_baseline_samples, and p < p_value for "recent interval means are greater": a one-sided
+  Welch t-test from summaries (recent call-weighted mean/std/n vs baseline mean/std/n). With
+  a single recent interval there is no recent spread, so the test becomes the prediction test
+  t = (x - mean) / (std * sqrt(1 + 1/n)) with n - 1 degrees of freedom. Standard deviations
+  are floored at max(1 µs, 1% of the baseline mean) so a perfectly steady baseline cannot
+  divide by zero;
+- impact: (recent mean - baseline mean) * recent calls >= min_impact.
+
+Severity is critical when the ratio (recent mean / baseline median) >= critical_ratio.
+Samples flagged `extras["suspect"]` (resets, evicted-and-returned entries) are ignored; a
+query without baseline or with too few baseline intervals is first-seen and never regresses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from scipy import stats
+
+from planwatch.analysis import baselines, classify
+from planwatch.config.settings import RegressionSettings
+from planwatch.model.baselines import Baseline
+from planwatch.model.findings import Regression, Severity
+from planwatch.model.samples import QueryRef, QuerySample
+
+_MIN_MEDIAN_MS = 1e-3  # ratio denominator floor: a 0 ms median would make any ratio infinite
+_MIN_STD_MS = 1e-3
+_STD_FLOOR_OF_MEAN = 0.01
+
+# Reasons a query with data produced no regression (besides being normal).
+FIRST_SEEN = "first_seen"
+FEW_BASELINE_SAMPLES = "few_baseline_samples"
+FEW_CALLS = "few_calls"
+LOW_IMPACT = "low_impact"
+NOT_SIGNIFICANT = "not_significant"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One analysis window's verdicts for a set of queries."""
+
+    regressions: list[Regression] = field(default_factory=list)
+    normal: set[QueryRef] = field(default_factory=set)
+    no_data: set[QueryRef] = field(default_factory=set)
+    skipped: dict[QueryRef, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    regression: Regression | None = None
+    normal: bool | None = None  # None: no calls in the window, or no baseline to compare to
+    skipped: str | None = None
+
+
+def detect(
+    baseline: Baseline | None,
+    recent: Sequence[QuerySample],
+    settings: RegressionSettings,
+    *,
+    plans: classify.PlanLookup | None = None,
+) -> Regression | None:
+    """The regression of `recent` against `baseline`, or None."""
+    if baseline is None:
+        return None
+    return _judge(baseline.ref, baseline, recent, settings, plans).regression
+
+
+def is_normal(
+    baseline: Baseline | None, recent: Sequence[QuerySample], settings: RegressionSettings
+) -> bool | None:
+    """True when the effect condition does not hold; None without calls or baseline."""
+    window = baselines.summarize(recent)
+    if window is None or baseline is None:
+        return None
+    return not _effect(baseline, window.mean_ms, settings)
+
+
+def evaluate(
+    baselines_by_ref: Mapping[QueryRef, Baseline],
+    recent: Mapping[QueryRef, Sequence[QuerySample]],
+    settings: RegressionSettings,
+    plans: classify.PlanLookup | None = None,
+) -> Evaluation:
+    """Verdicts for every query with a baseline or recent samples.
+
+    A query can be both normal and skipped (e.g. few calls but not slower); a query whose
+    effect holds without enough evidence or impact is neither normal nor a regression.
+    """
+    result = Evaluation()
+    refs = sorted(baselines_by_ref.keys() | recent.keys(),
+                  key=lambda r: (r.target, r.database, r.query_id, r.fingerprint))
+    for ref in refs:
+        verdict = _judge(ref, baselines_by_ref.get(ref), recent.get(ref, ()), settings, plans)
+        if verdict.regression is not None:
+            result.regressions.append(verdict.regression)
+        if verdict.normal:
+            result.normal.add(ref)
+        if verdict.skipped == "no_data":
+            result.no_data.add(ref)
+        elif verdict.skipped is not None:
+            result.skipped[ref] = verdict.skipped
+    result.regressions.sort(key=lambda r: -r.impact_ms)
+    return result
+
+
+def _judge(
+    ref: QueryRef,
+    baseline: Baseline | None,
+    recent: Sequence[QuerySample],
+    settings: RegressionSettings,
+    plans: classify.PlanLookup | None,
+) -> _Verdict:
+    window = baselines.summarize(recent)
+    if window is None:
+        return _Verdict(skipped="no_data")
+    if baseline is None:
+        return _Verdict(skipped=FIRST_SEEN)
+    normal = not _effect(baseline, window.mean_ms, settings)
+    if baseline.n < settings.min_baseline_samples:
+        return _Verdict(normal=normal, skipped=FEW_BASELINE_SAMPLES)
+    if window.calls < settings.min_calls or baseline.calls < settings.min_calls:
+        return _Verdict(normal=normal, skipped=FEW_CALLS)
+    if normal:
+        return _Verdict(normal=True)
+    impact = (window.mean_ms - baseline.mean_ms) * window.calls
+    if impact < settings.min_impact.total_seconds() * 1000:
+        return _Verdict(normal=False, skipped=LOW_IMPACT)
+    p = p_value(baseline, window)
+    if not p < settings.p_value:
+        return _Verdict(normal=False, skipped=NOT_SIGNIFICANT)
+    found = _regression(ref, baseline, recent, window, (p, impact), settings, plans)
+    return _Verdict(found, normal=False)
+
+
+def _effect(baseline: Baseline, recent_mean: float, settings: RegressionSettings) -> bool:
+    return (
+        recent_mean >= settings.min_ratio * baseline.median_ms
+        and recent_mean >= baseline.p95_ms + settings.min_abs_ms
+    )
+
+
+def p_value(baseline: Baseline, window: baselines.WindowStats) -> float:
+    """One-sided p-value that the recent interval means are greater than the baseline's."""
+    floor = max(_MIN_STD_MS, _STD_FLOOR_OF_MEAN * baseline.mean_ms)
+    base_std = max(baseline.stddev_ms, floor)
+    if window.n == 1:
+        t = (window.mean_ms - baseline.mean_ms) / (base_std * math.sqrt(1 + 1 / baseline.n))
+        return float(stats.t.sf(t, df=max(baseline.n - 1, 1)))
+    result = stats.ttest_ind_from_stats(
+        window.mean_ms, max(window.std_ms, floor), window.n,
+        baseline.mean_ms, base_std, baseline.n,
+        equal_var=False, alternative="greater",
+    )
+    return float(result.pvalue)
+
+
+def _regression(
+    ref: QueryRef,
+    baseline: Baseline,
+    recent: Sequence[QuerySample],
+    window: baselines.WindowStats,
+    evidence: tuple[float, float],  # p-value, impact in ms
+    settings: RegressionSettings,
+    plans: classify.PlanLookup | None,
+) -> Regression:
+    p, impact = evidence
+    ratio = window.mean_ms / max(baseline.median_ms, _MIN_MEDIAN_MS)
+    cls = classify.classify(baseline, recent, plans=plans)
+    return Regression(
+        ref=ref,
+        severity=Severity.CRITICAL if ratio >= settings.critical_ratio else Severity.WARNING,
+        cause=cls.cause,
+        baseline_ms=baseline.median_ms,
+        current_ms=window.mean_ms,
+        ratio=ratio,
+        p_value=p,
+        impact_ms=impact,
+        recent_calls=window.calls,
+        baseline_calls=baseline.calls,
+        old_plan_hash=cls.old_plan_hash,
+        new_plan_hash=cls.new_plan_hash,
+        plan_diff=cls.plan_diff,
+        details=cls.details,
+    )

@@ -1,0 +1,1 @@
+"""Collectors: one per engine, read-only, turning engine statistics into interval samples."""

@@ -1,0 +1,45 @@
+"""The small protocol every collector implements, and the factory that picks one per engine.
+
+Collectors are synchronous (blocking drivers); the scheduler runs them in a thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
+from planwatch.config.settings import TargetSettings
+from planwatch.errors import CollectorError
+from planwatch.model.samples import CollectionResult, QueryRef
+
+
+class Collector(Protocol):
+    def collect(self, now: datetime) -> CollectionResult:
+        """Poll the target once; `now` is the end of the interval since the previous poll."""
+        ...
+
+    def request_plans(self, refs: Iterable[QueryRef]) -> None:
+        """Ask for a plan capture of these queries during the next collection."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the collector may be used again (it reconnects lazily)."""
+        ...
+
+
+def create(target: TargetSettings) -> Collector:
+    """The collector for `target.engine`; CollectorError(fatal=True) when there is none."""
+    if target.engine in ("postgresql", "postgres"):
+        from planwatch.collectors.postgres import PostgresCollector
+
+        return PostgresCollector(target)
+    if target.engine in ("mysql", "mariadb"):
+        from planwatch.collectors.mysql import MysqlCollector
+
+        return MysqlCollector(target)
+    if target.engine in ("sqlserver", "mssql"):
+        from planwatch.collectors.sqlserver import SqlServerCollector
+
+        return SqlServerCollector(target)
+    raise CollectorError(target.name, f"engine {target.engine} has no collector yet", fatal=True)

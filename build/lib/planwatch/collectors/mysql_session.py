@@ -1,0 +1,179 @@
+"""Opening read-only sessions to a MySQL/MariaDB target and explaining why one failed.
+
+The DSN is a URL (`mysql://user:pw@host:3306/db`, `mariadb+pymysql://...`,
+`?unix_socket=/run/mysqld/mysqld.sock`). Messages name host, port and user, never the password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import pymysql
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from planwatch.collectors import mysql_deltas, sqlfiles
+from planwatch.collectors.pg_session import scrub
+from planwatch.config.settings import TargetSettings
+from planwatch.errors import CollectorError, TargetUnreachable
+
+Connection: TypeAlias = Any  # pymysql.connections.Connection (pymysql ships no types)
+
+PASSTHROUGH = ("unix_socket", "charset", "ssl_ca", "ssl_cert", "ssl_key", "ssl_disabled",
+               "ssl_verify_cert", "ssl_verify_identity")
+"""DSN query parameters handed to pymysql as they are."""
+TIMEOUT_GRACE_S = 5  # the client read timeout leaves the server's statement timeout room to fire
+
+ACCESS_DENIED = 1045
+UNKNOWN_DATABASE = 1049
+COMMAND_DENIED = (1142, 1143, 1227)
+UNREACHABLE = (2002, 2003, 2005, 2006, 2013, 2055)
+STATEMENT_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+
+
+def parse_dsn(target: TargetSettings) -> dict[str, Any]:
+    """pymysql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
+    try:
+        url = make_url(target.dsn.reveal())
+    except (ArgumentError, ValueError):
+        raise CollectorError(
+            target.name, "invalid DSN: expected mysql://user:password@host:port/database",
+            fatal=True) from None
+    params: dict[str, Any] = {"host": url.host or "localhost", "port": url.port or 3306,
+                              "user": url.username or "", "password": url.password or ""}
+    if url.database:
+        params["database"] = url.database
+    for key in PASSTHROUGH:
+        value = url.query.get(key)
+        if isinstance(value, str):
+            params[key] = value
+    return params
+
+
+def where(params: Mapping[str, Any]) -> str:
+    if params.get("unix_socket"):
+        return str(params["unix_socket"])
+    return f"{params['host']}:{params['port']}"
+
+
+def connect(target: TargetSettings, params: Mapping[str, Any]) -> Connection:
+    """A session with planwatch's name, connect/read timeouts and no default database (so our
+    own statements carry SCHEMA_NAME NULL); read-only mode is set by `prepare`."""
+    connect_s = max(1, int(target.connect_timeout.total_seconds()))
+    read_s = int(target.command_timeout.total_seconds()) + TIMEOUT_GRACE_S
+    options = {k: v for k, v in params.items() if k != "database"}
+    try:
+        conn: Connection = pymysql.connect(
+            **options, connect_timeout=connect_s, read_timeout=read_s, write_timeout=read_s,
+            autocommit=True, program_name="planwatch", cursorclass=pymysql.cursors.DictCursor,
+        )
+        return conn
+    except pymysql.err.MySQLError as exc:
+        raise classify(target.name, params, exc, connecting=True) from None
+
+
+def classify(
+    name: str, params: Mapping[str, Any], exc: BaseException, *, connecting: bool = False
+) -> CollectorError:
+    """Bad credentials and missing privileges are fatal; network trouble is unreachable."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    message = scrub(str(exc.args[1] if len(exc.args) > 1 else exc), params.get("password"))
+    user = params.get("user") or "(default user)"
+    at = where(params)
+    if code == ACCESS_DENIED:
+        return CollectorError(name, f"authentication failed for user {user} at {at}: {message}",
+                              fatal=True)
+    if code in COMMAND_DENIED:
+        return CollectorError(name, f"user {user} lacks a privilege: {message}; "
+                              f"GRANT SELECT ON performance_schema.* TO {user};", fatal=True)
+    if code in UNREACHABLE or connecting or isinstance(exc, OSError):
+        return TargetUnreachable(name, f"cannot reach {at} as {user}: {message}")
+    if code in STATEMENT_TIMEOUTS:
+        return CollectorError(name, f"statement timed out (command_timeout): {message}")
+    return CollectorError(name, f"poll failed: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """What one connection found out about the server, once."""
+
+    version: str
+    mariadb: bool
+    account: str
+    digests_size: int | None
+    thread_id: int | None
+    columns: frozenset[str]  # columns of events_statements_summary_by_digest
+    counter_list: str  # the COUNTERS this server has, comma-separated
+
+    @property
+    def has_sample_text(self) -> bool:
+        return "QUERY_SAMPLE_TEXT" in self.columns
+
+
+def query(name: str) -> str:
+    return sqlfiles.queries("mysql")[name]
+
+
+def fetch(conn: Connection, name: str, args: Any = None, **parts: str) -> list[dict[str, Any]]:
+    """Rows of a named statement; `parts` fill `{placeholders}` we built ourselves."""
+    text = query(name)
+    for key, value in parts.items():
+        text = text.replace("{" + key + "}", value)
+    with conn.cursor() as cur:
+        cur.execute(text, args)
+        return list(cur.fetchall())
+
+
+def prepare(conn: Connection, target: TargetSettings) -> SessionFacts:
+    """Check performance_schema, make the session read-only and time-bounded, learn the layout."""
+    facts = fetch(conn, "server_facts")[0]
+    if not int(facts["performance_schema"] or 0):
+        raise CollectorError(target.name, PERFORMANCE_SCHEMA_OFF, fatal=True)
+    mariadb = "mariadb" in str(facts["version"]).lower()
+    timeout_s = target.command_timeout.total_seconds()
+    fetch(conn, "read_only")
+    if mariadb:
+        fetch(conn, "timeout_mariadb", (timeout_s,))
+    else:
+        fetch(conn, "timeout_mysql", (int(timeout_s * 1000),))
+    columns = frozenset(str(r["name"]).upper() for r in fetch(conn, "digest_columns"))
+    thread = fetch(conn, "own_thread")
+    counters = ", ".join(c for c in mysql_deltas.COUNTERS if c in columns)
+    return SessionFacts(
+        version=str(facts["version"]), mariadb=mariadb, account=str(facts["account"]),
+        digests_size=_positive(facts["digests_size"]),
+        thread_id=int(thread[0]["thread_id"]) if thread else None, columns=columns,
+        counter_list=counters,
+    )
+
+
+def check_consumers(target: str, conn: Connection) -> dict[str, bool]:
+    """Consumer states; fatal when statement digests are not being collected."""
+    enabled = {str(r["name"]): r["enabled"] == "YES" for r in fetch(conn, "consumers")}
+    missing = [n for n in ("global_instrumentation", "statements_digest") if not enabled.get(n)]
+    if missing:
+        raise CollectorError(target, consumers_off(missing), fatal=True)
+    return enabled
+
+
+def _positive(value: Any) -> int | None:
+    return int(value) if value is not None and int(value) > 0 else None
+
+
+PERFORMANCE_SCHEMA_OFF = (
+    "performance_schema is OFF on this server, so there are no statement statistics: set "
+    "performance_schema=ON under [mysqld] in the server's option file and restart the server "
+    "(the variable is not dynamic; MariaDB has it OFF by default)"
+)
+
+
+def consumers_off(names: list[str]) -> str:
+    listed = ", ".join(f"'{n}'" for n in names)
+    persist = " ".join(f"performance-schema-consumer-{n.replace('_', '-')}=ON" for n in names)
+    return (
+        f"the performance_schema consumer(s) {listed} are disabled, so statement digests are not "
+        f"collected: run UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME "
+        f"IN ({listed}); and add {persist} under [mysqld] to keep it after a restart"
+    )

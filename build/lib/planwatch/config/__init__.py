@@ -1,0 +1,1 @@
+"""Configuration: pydantic schema (schema.py) -> loader (YAML, env, secrets) -> frozen settings."""

@@ -1,0 +1,150 @@
+"""Reusable field types of the config schema and the parsers behind them.
+
+`Duration`, `TimeOfDay`, `CronExpr`, `Threshold`, `Name`, `Engine` validate one value each
+and raise `ValueError` with a message written for the person editing the YAML file.
+`parse_threshold` is also what checks use to evaluate a threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Literal
+
+from croniter import croniter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+
+from planwatch.config.durations import parse_duration, parse_time_of_day
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+def _cron(value: str) -> str:
+    text = " ".join(value.split())
+    fields_ok = text.startswith("@") or len(text.split()) == 5
+    if not fields_ok or not croniter.is_valid(text):
+        raise ValueError(
+            f"invalid cron expression {value!r}; expected 5 fields "
+            "'minute hour day-of-month month day-of-week' (e.g. '0 3 * * *') or @daily"
+        )
+    return text
+
+
+OPERATORS = ("eq", "ne", "gt", "lt", "gte", "lte", "contains")
+_SYMBOLS = {
+    "==": "eq", "=": "eq", "!=": "ne", "<>": "ne",
+    ">=": "gte", "<=": "lte", ">": "gt", "<": "lt",
+}  # fmt: skip
+_THRESHOLD = re.compile(r"\s*(==|=|!=|<>|>=|<=|>|<|[a-z]+)\s*(.*?)\s*", re.DOTALL)
+ORDERED_OPERATORS = ("gt", "lt", "gte", "lte")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}")
+
+
+def parse_threshold(text: str) -> tuple[str, float | str]:
+    """`"> 1000"` -> `("gt", 1000.0)`, `"contains ERROR"` -> `("contains", "ERROR")`.
+
+    The operator is one of `OPERATORS`; ordering operators need a number, `eq`/`ne` compare
+    numbers when the value is numeric and text otherwise.
+    """
+    match = _THRESHOLD.fullmatch(text)
+    op = match and _SYMBOLS.get(match.group(1), match.group(1))
+    if not match or op not in OPERATORS or not match.group(2):
+        raise ValueError(
+            f"invalid threshold {text!r}; expected '<operator> <value>' with operator one of "
+            "> >= < <= == != contains (e.g. '> 1000')"
+        )
+    raw = match.group(2)
+    if op == "contains":
+        return op, raw
+    try:
+        return op, float(raw)
+    except ValueError:
+        if op in ORDERED_OPERATORS:
+            raise ValueError(f"invalid threshold {text!r}: {op} needs a number") from None
+        return op, raw.strip("'\"")
+
+
+def _threshold(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError('a threshold is a quoted string such as "> 1000"')
+    parse_threshold(value)
+    return value.strip()
+
+
+def _engine(value: str) -> str:
+    engine = ENGINE_ALIASES.get(value.strip().lower(), value.strip().lower())
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", engine):
+        raise ValueError(f"invalid engine {value!r}; expected e.g. postgresql, mysql, sqlite")
+    return engine
+
+
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(
+            f"invalid name {value!r}; use 1-100 letters, digits, '_', '-', '.' or ':', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def empty_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+DurationOrZero = Annotated[
+    timedelta, BeforeValidator(parse_duration), AfterValidator(_not_negative)
+]
+TimeOfDay = Annotated[time, BeforeValidator(parse_time_of_day)]
+CronExpr = Annotated[str, AfterValidator(_cron)]
+Threshold = Annotated[str, BeforeValidator(_threshold)]
+Name = Annotated[str, AfterValidator(_name)]
+Tag = Annotated[str, Field(min_length=1, max_length=100)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+OptionalSecret = Annotated[NonEmpty | None, BeforeValidator(empty_to_none)]
+"""An optional secret: an empty value (e.g. `${TOKEN:-}`) means not set."""
+Engine = Annotated[str, AfterValidator(_engine)]
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+ENGINES = ("postgresql", "mysql", "mariadb", "sqlserver", "sqlite")
+ENGINE_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mssql": "sqlserver"}
+ALERT_KINDS = Literal["regression", "hotspot", "check", "health"]
+
+
+def exactly_one_of(model: BaseModel, names: tuple[str, ...], *, required: bool) -> None:
+    """Raise if more than one (or, if `required`, none) of `names` is set on `model`."""
+    given = [n for n in names if getattr(model, n) not in (None, [], ())]
+    if len(given) > 1 or (required and not given):
+        listing = ", ".join(f"'{n}'" for n in names)
+        verb = "exactly one" if required else "only one"
+        found = f" (found {', '.join(given)})" if given else ""
+        raise ValueError(f"give {verb} of {listing}{found}")
+
+
+def infer_engine(dsn: str) -> str:
+    """The engine named by a DSN's URL scheme; libpq `key=value` strings are PostgreSQL."""
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9_]*)(?:\+[A-Za-z0-9_]+)?://", dsn)
+    if scheme:
+        return _engine(scheme.group(1))
+    if "=" in dsn:
+        return "postgresql"
+    raise ValueError("cannot infer 'engine' from the dsn; set engine: postgresql, mysql, ...")

@@ -1,0 +1,1 @@
+"""Throwaway database servers for the demo, the tests and the benchmarks."""

@@ -1,0 +1,91 @@
+"""Fleet mode: the workers of one PostgreSQL storage share targets and run singleton jobs once.
+
+Each worker holds about `ceil(targets / live workers)` target leases, renewed by its
+heartbeat; a worker holding more than its share gives the extra back so a newcomer can take
+them, and a dead worker's leases expire, so its targets move within one lease TTL.
+Singleton jobs (analysis, baselines, digest, cleanup, …) run where their `job:` lease is held.
+With SQLite storage there is one worker, which owns everything and takes no leases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+
+import structlog
+
+from planwatch.model.jobs import WorkerStatus
+from planwatch.storage import leases, workers
+from planwatch.storage.engine import Storage
+
+log = structlog.get_logger(__name__)
+
+TARGET = "target:"
+JOB = "job:"
+
+
+def fair_share(items: int, live_workers: int) -> int:
+    """How many of `items` one of `live_workers` should hold (all of them are covered)."""
+    return math.ceil(items / max(1, live_workers))
+
+
+def surplus(held: Collection[str], share: int) -> list[str]:
+    """Leases to give back when holding more than `share` (the last ones by name)."""
+    return sorted(held)[share:] if len(held) > share else []
+
+
+class Fleet:
+    """This worker's view of the leases it holds; `refresh` is blocking (heartbeat thread)."""
+
+    def __init__(self, storage: Storage, owner: str, *, ttl: timedelta, shared: bool) -> None:
+        self.storage, self.owner, self.ttl, self.shared = storage, owner, ttl, shared
+        self.targets: frozenset[str] = frozenset()
+        self.held: frozenset[str] = frozenset()
+
+    def owns_target(self, name: str) -> bool:
+        return not self.shared or name in self.held
+
+    def refresh(self, targets: Iterable[str], now: datetime) -> frozenset[str]:
+        """Renew, give back surplus, claim up to the fair share; the targets now held."""
+        self.targets = frozenset(targets)
+        if not self.shared:
+            self.held = self.targets
+            return self.held
+        renewed = leases.renew(self.storage, self.owner, ttl=self.ttl, now=now)
+        held = {n[len(TARGET):] for n in renewed if n.startswith(TARGET)}
+        gone = held - self.targets  # removed from the config
+        share = fair_share(len(self.targets), self._live_workers(now))
+        give_back = gone | set(surplus(held - gone, share))
+        if give_back:
+            leases.release(self.storage, self.owner, [TARGET + n for n in give_back])
+            held -= give_back
+        if len(held) < share:
+            wanted = [TARGET + n for n in sorted(self.targets - held)]
+            taken = leases.claim(self.storage, wanted, self.owner, ttl=self.ttl, now=now,
+                                 limit=share - len(held))
+            held |= {n[len(TARGET):] for n in taken}
+        if frozenset(held) != self.held:
+            log.info("fleet.targets", held=sorted(held), share=share)
+        self.held = frozenset(held)
+        return self.held
+
+    def take_singleton(self, kind: str, ttl: timedelta, now: datetime) -> bool:
+        """True when this worker holds (or just took) the lease of singleton job `kind`."""
+        if not self.shared:
+            return True
+        return bool(leases.claim(self.storage, [JOB + kind], self.owner,
+                                 ttl=max(ttl, self.ttl), now=now, limit=1))
+
+    def release_all(self) -> None:
+        if self.shared:
+            leases.release(self.storage, self.owner)
+            self.held = frozenset()
+
+    def _live_workers(self, now: datetime) -> int:
+        fresh_after = now - self.ttl
+        return sum(
+            1 for w in workers.list_all(self.storage)
+            if w.status is WorkerStatus.RUNNING
+            and (w.last_heartbeat or w.started_at) > fresh_after
+        ) or 1

@@ -1,0 +1,75 @@
+"""Collection job: poll one target, write samples, texts and plans, track the target's health."""
+
+from __future__ import annotations
+
+import time
+
+from planwatch.clock import utcnow
+from planwatch.errors import CircuitOpen, CollectorError
+from planwatch.jobs.deps import JobDeps
+from planwatch.model.jobs import ResultStatus
+from planwatch.model.samples import CollectionResult
+from planwatch.scheduling.runner import JobContext, JobOutcome
+from planwatch.storage import plans, queries, samples, targets
+
+
+def _persist(deps: JobDeps, result: CollectionResult) -> int:
+    st = deps.storage
+    written = samples.insert(st, result.samples)
+    if result.texts:
+        queries.upsert(st, [t.ref for t in result.texts], result.interval_end)
+        queries.set_texts(st, result.texts)
+    if result.plans:
+        queries.upsert(st, [p.ref for p in result.plans], result.interval_end)
+        plans.upsert(st, result.plans)
+    targets.set_status(st, result.target, up=True, error=None, at=result.interval_end)
+    return written
+
+
+def _mark_down(deps: JobDeps, name: str, error: str) -> None:
+    try:
+        targets.set_status(deps.storage, name, up=False, error=error, at=utcnow())
+    except Exception as exc:  # storage may be down too; the job's own record says why
+        deps.state.storage_error = str(exc)
+
+
+async def collect(deps: JobDeps, target_name: str, ctx: JobContext) -> JobOutcome:
+    target = deps.settings.target(target_name)
+    state = deps.state.target(target_name)
+    board = deps.breakers
+    now = utcnow()
+    state.last_attempt = now
+    if not board.allow(target_name, now):
+        raise CircuitOpen(target_name, board.retry_in(target_name, now).total_seconds())
+    started = time.perf_counter()
+    try:
+        result = await deps.blocking(deps.collector(target).collect, now)
+    except CollectorError as exc:
+        board.record_failure(target_name, utcnow())
+        state.up, state.last_error, state.fatal = False, str(exc), exc.fatal
+        deps.state.count("collections", f"{target_name}|error")
+        await deps.blocking(_mark_down, deps, target_name, str(exc))
+        raise
+    board.record_success(target_name, utcnow())
+    state.last_duration_s = time.perf_counter() - started
+    state.up, state.last_error, state.fatal = True, None, False
+    state.last_success, state.health = result.interval_end, result.health
+    written = await deps.blocking(_persist, deps, result)
+    deps.state.count("collections", f"{target_name}|ok")
+    deps.state.count("samples", target_name, written)
+    deps.state.count("plans", target_name, len(result.plans))
+    h = result.health
+    status = ResultStatus.WARNING if (h.warnings or h.evicted or h.reset) else ResultStatus.HEALTHY
+    ctx.log.info(
+        "collection.done", samples=written, texts=len(result.texts), plans=len(result.plans),
+        ms=round(state.last_duration_s * 1000, 1),
+    )
+    return JobOutcome(
+        result_status=status,
+        message=f"{written} samples, {len(result.plans)} plans",
+        data={
+            "samples": written, "texts": len(result.texts), "plans": len(result.plans),
+            "entries": h.entries, "evicted": h.evicted, "reset": h.reset,
+            "first_poll": h.first_poll, "warnings": list(h.warnings),
+        },
+    )

@@ -1,0 +1,51 @@
+"""Fleet gates for job specs: target jobs run where the target's lease is held, singleton
+jobs where the job's lease is held. Without a fleet (one-shot CLI runs) nothing is gated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import timedelta
+
+import structlog
+
+from planwatch.clock import utcnow
+from planwatch.fleet import Fleet
+from planwatch.jobs.deps import JobDeps
+from planwatch.scheduling.runner import JobSpec
+
+log = structlog.get_logger(__name__)
+
+SINGLETONS = frozenset({
+    "analysis", "baseline_rebuild", "daily_summary", "alert_processing",
+    "retention_cleanup", "maintenance",
+})
+
+
+def apply(deps: JobDeps, specs: Iterable[JobSpec]) -> list[JobSpec]:
+    fleet = deps.fleet
+    if fleet is None or not fleet.shared:
+        return list(specs)
+    return [_gated(deps, fleet, s) for s in specs]
+
+
+def _gated(deps: JobDeps, fleet: Fleet, spec: JobSpec) -> JobSpec:
+    if spec.target is not None:
+        target = spec.target
+
+        async def owns_target() -> bool:
+            return fleet.owns_target(target)
+
+        return replace(spec, gate=owns_target)
+    if spec.kind in SINGLETONS:
+        ttl = (spec.settings.interval or timedelta(0)) * 2
+
+        async def holds_singleton() -> bool:
+            try:
+                return await deps.blocking(fleet.take_singleton, spec.kind, ttl, utcnow())
+            except Exception as exc:  # storage down: let the run go ahead and fail visibly
+                log.warning("fleet.lease_unavailable", job=spec.name, error=str(exc))
+                return True
+
+        return replace(spec, gate=holds_singleton)
+    return spec

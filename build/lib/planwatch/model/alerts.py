@@ -1,0 +1,97 @@
+"""Alerts and the audit trail of what happened to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from planwatch.model.findings import Severity
+
+
+class AlertKind(StrEnum):
+    REGRESSION = "regression"
+    HOTSPOT = "hotspot"
+    CHECK = "check"
+    HEALTH = "health"
+
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert as stored; `dedup_key` = kind + target + database + subject."""
+
+    id: int | None
+    dedup_key: str
+    kind: AlertKind
+    status: AlertStatus
+    severity: Severity
+    target: str
+    database: str | None
+    subject: str  # query id / check name + labels / health component
+    title: str
+    query_id: str | None = None
+    query_text: str | None = None
+    plan_changed: bool | None = None
+    baseline_ms: float | None = None
+    current_ms: float | None = None
+    ratio: float | None = None
+    opened_at: datetime | None = None
+    updated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    normal_windows: int = 0  # consecutive normal evaluations, for auto-resolution
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    evaluated_at: datetime | None = None  # last time its condition was judged (auto-resolve)
+    escalated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One line of an alert's audit trail (opened, updated, resolved, acknowledged, ...)."""
+
+    alert_id: int
+    at: datetime
+    event: str
+    actor: str
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Suppresses notifications (never detection) for alerts whose fields match `matchers`.
+
+    Matcher values are shell-style globs; every matcher must match. `id` is None for silences
+    from the configuration file, which are not stored.
+    """
+
+    id: int | None
+    matchers: dict[str, str] = field(hash=False, compare=False)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    comment: str = ""
+    created_by: str = ""
+
+    def active(self, now: datetime) -> bool:
+        started = self.starts_at is None or self.starts_at <= now
+        return started and (self.ends_at is None or now < self.ends_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification_outbox row: one event of one alert for one channel (id None: new)."""
+
+    id: int | None
+    alert_id: int
+    event_id: int
+    channel: str
+    payload: dict[str, Any] = field(hash=False, compare=False)
+    attempts: int = 0
+    created_at: datetime | None = None

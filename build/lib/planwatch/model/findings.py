@@ -1,0 +1,76 @@
+"""What analysis reports: regressions, hotspots and collector-health findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from planwatch.model.samples import QueryRef
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Cause(StrEnum):
+    PLAN_CHANGE = "plan_change"
+    SAME_PLAN = "same_plan"
+    PARAMETER_SENSITIVITY = "parameter_sensitivity"
+
+
+@dataclass(frozen=True, slots=True)
+class Regression:
+    """A query whose recent window is slower than its baseline, with effect, evidence, impact.
+
+    `details` may also carry what the engine itself says about the query (SQL Server:
+    `query_hash`, `forced_plan`, `tuning_recommendation` from sys.dm_db_tuning_recommendations).
+    """
+
+    ref: QueryRef
+    severity: Severity
+    cause: Cause
+    baseline_ms: float
+    current_ms: float
+    ratio: float
+    p_value: float
+    impact_ms: float
+    recent_calls: int
+    baseline_calls: int
+    old_plan_hash: str | None
+    new_plan_hash: str | None
+    plan_diff: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def plan_changed(self) -> bool:
+        return self.cause is Cause.PLAN_CHANGE
+
+    @property
+    def tuning_recommendation(self) -> dict[str, Any] | None:
+        """SQL Server's own FORCE_LAST_GOOD_PLAN recommendation for this query, when present."""
+        found = self.details.get("tuning_recommendation")
+        return dict(found) if isinstance(found, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Hotspot:
+    """A query that takes a large share of the target's time, I/O or calls in the window."""
+
+    ref: QueryRef
+    metric: str  # "time" | "io" | "calls"
+    share: float
+    rank: int
+    value: float
+    new_in_top: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HealthFinding:
+    """A collector-health problem: evictions, near-full statement table, resets, missed polls."""
+
+    target: str
+    component: str  # "evictions" | "capacity" | "reset" | "missed_polls"
+    severity: Severity
+    message: str

@@ -1,0 +1,109 @@
+"""Per-interval statement statistics and the identity of a query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRef:
+    """Identity of a query inside planwatch: target + database + engine-native id.
+
+    `query_id` is the engine's id as a string (pg queryid, MySQL digest, SQL Server query_hash).
+    `fingerprint` hashes the normalized text so history survives id churn (upgrades, OIDs).
+    """
+
+    target: str
+    database: str
+    query_id: str
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatementText:
+    """A normalized statement text as the engine reports it (placeholders, no literals)."""
+
+    ref: QueryRef
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySample:
+    """What one query did during one collection interval (deltas, not cumulative counters)."""
+
+    ref: QueryRef
+    interval_start: datetime
+    interval_end: datetime
+    calls: int
+    total_ms: float
+    rows: int = 0
+    blks_hit: int = 0
+    blks_read: int = 0
+    blks_temp: int = 0
+    plan_hash: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorHealth:
+    """Data-quality facts a collector observed during one poll."""
+
+    target: str
+    at: datetime
+    entries: int = 0
+    max_entries: int | None = None
+    evicted: int = 0  # e.g. growth of pg_stat_statements_info.dealloc
+    reset: bool = False  # statistics were reset since the previous poll
+    restarted: bool = False  # the server restarted since the previous poll
+    missed_polls: int = 0
+    first_poll: bool = False
+    warnings: tuple[str, ...] = ()  # e.g. "role lacks pg_read_all_stats: ..."
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionResult:
+    """Everything one collection of one target produced."""
+
+    target: str
+    interval_start: datetime | None
+    interval_end: datetime
+    samples: tuple[QuerySample, ...]
+    texts: tuple[StatementText, ...]
+    plans: tuple[CapturedPlan, ...]
+    health: CollectorHealth
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedPlan:
+    """A plan captured for a query, already normalized and hashed."""
+
+    ref: QueryRef
+    plan_hash: str
+    plan_json: str  # normalized plan (model.plans.PlanNode as JSON) for diffing
+    raw: str  # the engine's own plan text (JSON / XML)
+    captured_at: datetime
+    engine_plan_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SampleColumns:
+    """Samples of many queries as parallel arrays (numpy or lists), for fast baseline rebuilds.
+
+    `query_index[i]` points into `refs`; rows are grouped by query (sorted by query_index).
+    """
+
+    refs: tuple[QueryRef, ...]
+    query_index: Any
+    calls: Any
+    total_ms: Any
+    rows: Any
+    blks: Any  # blks_hit + blks_read
+    blks_temp: Any
+    plan_hash: Sequence[str | None]

@@ -1,0 +1,77 @@
+"""Small SQL helpers shared by the aggregate modules: upserts and chunked IN lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from planwatch.errors import StorageError
+
+T = TypeVar("T")
+
+IN_CHUNK = 900  # stays under every backend's bound-parameter limit
+
+
+def insert(conn: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which knows ON CONFLICT (both backends share that syntax)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise StorageError(f"unsupported storage dialect {conn.dialect.name!r}")
+
+
+def upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    update: Sequence[str] | None = None,
+) -> None:
+    """INSERT rows, overwriting the `update` columns (default: all non-key) on key conflicts."""
+    if not rows:
+        return
+    stmt = insert(conn, table)
+    columns = update if update is not None else [c for c in rows[0] if c not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
+    )
+    conn.execute(stmt, list(rows))
+
+
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class agg_text(FunctionElement[str]):
+    """Concatenate an expression over the rows of a group, as text with a separator.
+
+    `group_concat` on SQLite, `string_agg` on PostgreSQL. Used to move millions of values in
+    a handful of strings that numpy parses in C, instead of one Python tuple per row.
+    """
+
+    type = sa.Text()
+    name = "agg_text"
+    inherit_cache = True
+
+
+@compiles(agg_text, "sqlite")
+def _agg_text_sqlite(element: agg_text, compiler: SQLCompiler, **kw: Any) -> str:
+    expr, sep = list(element.clauses)
+    return f"group_concat({compiler.process(expr, **kw)}, {compiler.process(sep, **kw)})"
+
+
+@compiles(agg_text, "postgresql")
+def _agg_text_postgresql(element: agg_text, compiler: SQLCompiler, **kw: Any) -> str:
+    expr, sep = list(element.clauses)
+    return (
+        f"string_agg(CAST({compiler.process(expr, **kw)} AS TEXT), {compiler.process(sep, **kw)})"
+    )

@@ -1,0 +1,173 @@
+"""The storage engine: connections, transactions, migrations and error translation.
+
+Every SQLAlchemy/driver error that leaves `begin()` / `connect()` becomes a `StorageError` that
+names the masked URL and the cause, so callers never see (or log) a password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, exc
+
+from planwatch.errors import StorageConflict, StorageError
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_PRAGMAS = (
+    "journal_mode=WAL",
+    "busy_timeout=15000",
+    "foreign_keys=ON",
+    "synchronous=NORMAL",
+)
+_WRITE = "planwatch_write"
+_MIGRATION_LOCK = 0x706C616E  # "plan": advisory lock id serializing migrations on PostgreSQL
+
+
+class Storage:
+    """planwatch's own database; open with `Storage.open(url)`, then `migrate()`."""
+
+    def __init__(self, engine: sa.Engine, password: str | None = None) -> None:
+        self.engine = engine
+        self.url_safe = engine.url.render_as_string(hide_password=True)
+        self.dialect = engine.dialect.name
+        self._password = password or ""
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 5) -> Storage:
+        """Create the engine (no connection is made and no schema work is done)."""
+        try:
+            parsed = sa.make_url(url)
+        except exc.ArgumentError:
+            raise StorageError("storage URL is not a valid SQLAlchemy URL") from None
+        safe = parsed.render_as_string(hide_password=True)
+        try:
+            engine = sa.create_engine(parsed, **_engine_options(parsed, pool_size))
+        except (exc.SQLAlchemyError, ImportError) as e:
+            raise StorageError(f"storage {safe}: cannot create engine: {e}") from None
+        if parsed.get_backend_name() == "sqlite":
+            _prepare_sqlite(engine, parsed)
+        return cls(engine, password=parsed.password)
+
+    def __repr__(self) -> str:
+        return f"Storage({self.url_safe!r})"
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A write transaction, committed when the block ends without an error."""
+        with self._guard(), self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A connection for reads; anything not committed explicitly is rolled back."""
+        with self._guard(), self.engine.connect() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        """Raise `StorageError` unless the storage database answers."""
+        with self.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar_one()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision of every branch (Alembic `upgrade heads`)."""
+        cfg = alembic_config()
+        with self.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
+        log.info("storage.migrated", url=self.url_safe)
+
+    def schema_current(self) -> bool:
+        """True when the database is at the newest migration revision."""
+        heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+        with self.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except exc.IntegrityError as e:
+            raise StorageConflict(self._describe(e)) from e
+        except (exc.DBAPIError, exc.SQLAlchemyError) as e:
+            raise StorageError(self._describe(e)) from e
+
+    def _describe(self, error: exc.SQLAlchemyError) -> str:
+        cause = getattr(error, "orig", None) or error
+        text = " ".join(str(cause).split())[:500]
+        if self._password:
+            text = text.replace(self._password, "***")
+        return f"storage {self.url_safe}: {type(cause).__name__}: {text}"
+
+
+def alembic_config() -> Config:
+    """Alembic configuration built in code: the package's migrations, no alembic.ini."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    return cfg
+
+
+def _engine_options(url: sa.URL, pool_size: int) -> dict[str, Any]:
+    backend = url.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        options["connect_args"] = {"timeout": 15, "check_same_thread": False}
+        if _sqlite_path(url) is not None:
+            options["pool_size"] = pool_size
+    elif backend == "postgresql":
+        options["pool_size"] = pool_size
+        options["connect_args"] = {
+            k: v
+            for k, v in {"connect_timeout": 10, "application_name": "planwatch"}.items()
+            if k not in url.query
+        }
+    return options
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def _prepare_sqlite(engine: sa.Engine, url: sa.URL) -> None:
+    """Pragmas on every connection, parent directory, and explicit BEGINs.
+
+    pysqlite's own transaction handling defers BEGIN until the first write, which lets a
+    read-then-write transaction fail with SQLITE_BUSY instead of waiting; so planwatch issues
+    BEGIN itself, IMMEDIATE for `Storage.begin()` (take the write lock up front).
+    """
+    path = _sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

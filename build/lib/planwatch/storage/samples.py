@@ -1,0 +1,230 @@
+"""Per-interval query samples: idempotent batch writes, window reads and columnar bulk loads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from planwatch.model.samples import QueryRef, QuerySample, SampleColumns
+from planwatch.storage import _sql, queries
+from planwatch.storage.engine import Storage
+from planwatch.storage.tables import UTCDateTime
+from planwatch.storage.tables import queries as q
+from planwatch.storage.tables import query_samples as s
+
+_VALUE_COLUMNS = (
+    "interval_end",
+    "plan_hash",
+    "calls",
+    "total_ms",
+    "mean_ms",
+    "rows",
+    "blks_hit",
+    "blks_read",
+    "blks_temp",
+    "extras",
+)
+_COLUMNS = ("query_pk", "interval_start", *_VALUE_COLUMNS)
+
+
+def insert(st: Storage, samples: Sequence[QuerySample]) -> int:
+    """Write samples in one transaction; the same (query, interval_start) again overwrites.
+
+    Returns the number of distinct sample rows written.
+    """
+    if not samples:
+        return 0
+    refs = [x.ref for x in samples]
+    ends = [x.interval_end for x in samples]
+    seen = dict(zip(refs, ends, strict=True))
+    with st.begin() as conn:
+        if len(seen) == len(samples):  # the usual batch: one sample per query
+            pks = queries.ensure_ids(conn, refs, ends)
+        else:
+            for ref, end in zip(refs, ends, strict=True):
+                seen[ref] = max(seen[ref], end)
+            ids = queries.ensure(conn, seen)
+            pks = [ids[ref] for ref in refs]
+        rows = _ordered(pks, samples)
+        _upsert(conn, rows)
+    return len(rows[0])
+
+
+def _ordered(pks: list[int], samples: Sequence[QuerySample]) -> list[list[Any]]:
+    """The rows as columns in `_COLUMNS` order, sorted by key (one lock order for all
+    writers); of several samples with one key the last wins."""
+    starts = [x.interval_start for x in samples]
+    by_key = dict(zip(zip(pks, starts, strict=True), range(len(samples)), strict=True))
+    if len(set(starts)) == 1 and len(by_key) == len(samples):
+        order = sorted(range(len(samples)), key=pks.__getitem__)
+    else:
+        order = [by_key[k] for k in sorted(by_key)]
+    xs = [samples[i] for i in order]
+    return [
+        [pks[i] for i in order], [starts[i] for i in order],
+        [x.interval_end for x in xs], [x.plan_hash for x in xs], [x.calls for x in xs],
+        [x.total_ms for x in xs], [x.mean_ms for x in xs], [x.rows for x in xs],
+        [x.blks_hit for x in xs], [x.blks_read for x in xs], [x.blks_temp for x in xs],
+        [x.extras or None for x in xs],
+    ]
+
+
+def _upsert(conn: sa.Connection, columns: list[list[Any]]) -> None:
+    """INSERT .. ON CONFLICT (query_pk, interval_start) DO UPDATE for every row, in one
+    executemany.
+
+    A collection writes thousands of rows per poll, and SQLAlchemy's per-row, per-column
+    parameter processing cost several times the database's own work. So the statement is
+    compiled by SQLAlchemy as usual, the column types' own bind processors are applied
+    column-wise (a batch has one or two distinct interval times, converted once each) and the
+    rows go to the driver's executemany unchanged.
+    """
+    stmt = _sql.insert(conn, s)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["query_pk", "interval_start"],
+        set_={c: stmt.excluded[c] for c in _VALUE_COLUMNS},
+    )
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(_COLUMNS))
+    values = _bind_columns(conn.dialect, columns)
+    if compiled.positional:
+        order = [_COLUMNS.index(name) for name in compiled.positiontup or ()]
+        params: list[Any] = list(zip(*(values[i] for i in order), strict=True))
+    else:
+        params = [dict(zip(_COLUMNS, row, strict=True)) for row in zip(*values, strict=True)]
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def _bind_columns(dialect: sa.Dialect, columns: list[list[Any]]) -> list[list[Any]]:
+    """Each column converted by its column type's bind processor."""
+    out = list(columns)
+    for i, name in enumerate(_COLUMNS):
+        col_type = s.c[name].type
+        process = col_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is None:
+            continue
+        if isinstance(col_type, UTCDateTime):
+            once = {value: process(value) for value in set(columns[i])}
+            out[i] = [once[value] for value in columns[i]]
+        else:
+            out[i] = [process(value) for value in columns[i]]
+    return out
+
+
+def window(st: Storage, target: str, since: datetime, until: datetime) -> list[QuerySample]:
+    """The target's samples whose interval ends in (since, until], grouped by query."""
+    stmt = _select(since, until).where(q.c.target == target)
+    with st.connect() as conn:
+        return [_from_row(r) for r in conn.execute(stmt)]
+
+
+def for_query(st: Storage, ref: QueryRef, since: datetime, until: datetime) -> list[QuerySample]:
+    """One query's samples in (since, until], oldest first."""
+    stmt = _select(since, until).where(*queries.match(ref))
+    with st.connect() as conn:
+        return [_from_row(r) for r in conn.execute(stmt)]
+
+
+def latest_interval_end(st: Storage, target: str) -> datetime | None:
+    """End of the newest stored interval for the target (where the next collection resumes)."""
+    stmt = (
+        sa.select(sa.func.max(s.c.interval_end))
+        .join(q, q.c.id == s.c.query_pk)
+        .where(q.c.target == target)
+    )
+    with st.connect() as conn:
+        value: datetime | None = conn.execute(stmt).scalar_one()
+        return value
+
+
+def _select(since: datetime, until: datetime) -> sa.Select[Any]:
+    return (
+        sa.select(s, q.c.target, q.c.database, q.c.query_id, q.c.fingerprint)
+        .join(q, q.c.id == s.c.query_pk)
+        .where(s.c.interval_end > since, s.c.interval_end <= until)
+        .order_by(s.c.query_pk, s.c.interval_start)
+    )
+
+
+def _from_row(row: Any) -> QuerySample:
+    return QuerySample(
+        ref=queries.ref_from_row(row),
+        interval_start=row.interval_start,
+        interval_end=row.interval_end,
+        calls=row.calls,
+        total_ms=row.total_ms,
+        rows=row.rows,
+        blks_hit=row.blks_hit,
+        blks_read=row.blks_read,
+        blks_temp=row.blks_temp,
+        plan_hash=row.plan_hash,
+        extras=row.extras or {},
+    )
+
+
+def columns(
+    st: Storage, *, since: datetime, until: datetime, target: str | None = None
+) -> SampleColumns:
+    """All samples in (since, until] as numpy arrays grouped by query, for baseline rebuilds.
+
+    Each column crosses the driver as one separator-joined string that numpy parses in C, so
+    millions of rows load in seconds (one Python tuple per row would take ten times longer).
+    `total_ms` is carried as integer microseconds.
+    """
+    stmt = sa.select(
+        sa.func.count(),
+        _sql.agg_text(s.c.query_pk, ","),
+        _sql.agg_text(s.c.calls, ","),
+        _sql.agg_text(sa.cast(sa.func.round(s.c.total_ms * 1000), sa.BigInteger), ","),
+        _sql.agg_text(s.c.rows, ","),
+        _sql.agg_text(s.c.blks_hit + s.c.blks_read, ","),
+        _sql.agg_text(s.c.blks_temp, ","),
+        _sql.agg_text(sa.func.coalesce(s.c.plan_hash, ""), _PLAN_SEP),
+    ).where(s.c.interval_end > since, s.c.interval_end <= until)
+    if target is not None:
+        stmt = stmt.join_from(s, q, q.c.id == s.c.query_pk).where(q.c.target == target)
+    with st.connect() as conn:
+        n, pks, calls, micros, nrows, blks, temp, plans = conn.execute(stmt).one()
+        refs = _refs(conn, target) if n else {}
+    if not n:
+        empty = np.zeros(0, dtype=np.int64)
+        return SampleColumns((), empty, empty, np.zeros(0), empty, empty, empty, [])
+    pk = _ints(pks, n)
+    order = np.argsort(pk, kind="stable")
+    unique_pk, index = np.unique(pk[order], return_inverse=True)
+    return SampleColumns(
+        refs=tuple(refs[int(x)] for x in unique_pk),
+        query_index=index.astype(np.int64),
+        calls=_ints(calls, n)[order],
+        total_ms=_ints(micros, n)[order] / 1000.0,
+        rows=_ints(nrows, n)[order],
+        blks=_ints(blks, n)[order],
+        blks_temp=_ints(temp, n)[order],
+        plan_hash=_plan_hashes(plans, order),
+    )
+
+
+_PLAN_SEP = "\x1f"  # ASCII unit separator: never part of a plan hash
+
+
+def _ints(text: str, n: int) -> Any:
+    values = np.fromstring(text, dtype=np.int64, sep=",")
+    if len(values) != n:
+        raise ValueError(f"expected {n} values, parsed {len(values)}")
+    return values
+
+
+def _plan_hashes(text: str, order: Any) -> list[str | None]:
+    interned: dict[str, str | None] = {}
+    values = [interned.setdefault(h, h or None) for h in text.split(_PLAN_SEP)]
+    return [values[i] for i in order.tolist()]
+
+
+def _refs(conn: sa.Connection, target: str | None) -> dict[int, QueryRef]:
+    stmt = sa.select(q.c.id, q.c.target, q.c.database, q.c.query_id, q.c.fingerprint)
+    if target is not None:
+        stmt = stmt.where(q.c.target == target)
+    return {r.id: queries.ref_from_row(r) for r in conn.execute(stmt)}

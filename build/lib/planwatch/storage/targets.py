@@ -1,0 +1,92 @@
+"""Monitored targets as synced from the configuration, with their last known status.
+
+Targets removed from the configuration are kept (their history still points at them) but
+marked disabled. DSNs are not stored: they may carry secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from planwatch.config.settings import TargetSettings
+from planwatch.errors import NotFound
+from planwatch.storage import _sql
+from planwatch.storage.engine import Storage
+from planwatch.storage.tables import targets as t
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRecord:
+    name: str
+    engine: str
+    environment: str
+    tags: tuple[str, ...]
+    enabled: bool
+    up: bool | None  # None: never checked
+    last_error: str | None
+    last_collected_at: datetime | None
+    updated_at: datetime
+
+
+def sync(st: Storage, targets: Sequence[TargetSettings], now: datetime) -> None:
+    """Make the table match the configuration (upsert by name, disable the missing)."""
+    rows = [
+        {
+            "name": x.name,
+            "engine": x.engine,
+            "environment": x.environment,
+            "tags": list(x.tags),
+            "enabled": x.enabled,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for x in sorted(targets, key=lambda x: x.name)
+    ]
+    names = [r["name"] for r in rows]
+    with st.begin() as conn:
+        _sql.upsert(
+            conn,
+            t,
+            rows,
+            keys=("name",),
+            update=("engine", "environment", "tags", "enabled", "updated_at"),
+        )
+        gone = sa.update(t).where(t.c.enabled.is_(True)).values(enabled=False, updated_at=now)
+        if names:
+            gone = gone.where(t.c.name.not_in(names))
+        conn.execute(gone)
+
+
+def set_status(st: Storage, name: str, *, up: bool, error: str | None, at: datetime) -> None:
+    """Record the outcome of the latest contact with the target (a success clears the error)."""
+    values: dict[str, Any] = {"up": up, "last_error": error, "status_at": at}
+    if up:
+        values["last_collected_at"] = at
+    with st.begin() as conn:
+        done = conn.execute(sa.update(t).where(t.c.name == name).values(values))
+    if done.rowcount == 0:
+        raise NotFound(f"target {name!r} is not known to storage; sync targets first")
+
+
+def list_all(st: Storage) -> list[TargetRecord]:
+    with st.connect() as conn:
+        return [_from_row(r) for r in conn.execute(sa.select(t).order_by(t.c.name))]
+
+
+def _from_row(row: Any) -> TargetRecord:
+    return TargetRecord(
+        name=row.name,
+        engine=row.engine,
+        environment=row.environment,
+        tags=tuple(row.tags or ()),
+        enabled=row.enabled,
+        up=row.up,
+        last_error=row.last_error,
+        last_collected_at=row.last_collected_at,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,104 @@
+"""Health model: Healthy/Degraded/Unhealthy per check, overall = worst; 503 only for Unhealthy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from planwatch.app import App
+
+
+class Status(IntEnum):
+    HEALTHY = 0
+    DEGRADED = 1
+    UNHEALTHY = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: Status
+    message: str = ""
+
+
+def liveness(app: App, now: datetime) -> list[Check]:
+    """The event loop and scheduler make progress; never depends on monitored databases."""
+    age = now - app.scheduler.last_tick
+    ok = age < timedelta(seconds=60)
+    return [Check("scheduler", Status.HEALTHY if ok else Status.UNHEALTHY,
+                  f"last tick {age.total_seconds():.1f}s ago")]
+
+
+def storage_check(app: App) -> Check:
+    try:
+        app.storage.ping()
+        current = app.storage.schema_current()
+    except Exception as exc:
+        return Check("storage", Status.UNHEALTHY, f"unreachable: {exc}")
+    if not current:
+        return Check("storage", Status.UNHEALTHY, "schema is not current: run planwatch migrate")
+    return Check("storage", Status.HEALTHY, app.storage.dialect)
+
+
+def job_checks(app: App) -> list[Check]:
+    out = []
+    for js in app.scheduler.states():
+        if js.unhealthy:
+            retry = f"; next retry {js.next_run:%H:%M:%S} UTC" if js.next_run else ""
+            out.append(Check(f"job:{js.name}", Status.DEGRADED,
+                             f"{js.consecutive_failures} consecutive failures{retry}"))
+    return out
+
+
+def target_checks(app: App) -> list[Check]:
+    out = []
+    for t in app.settings.targets:
+        if not t.enabled:
+            continue
+        ts = app.state.targets.get(t.name)
+        if ts is None or ts.up is None:
+            out.append(Check(f"target:{t.name}", Status.HEALTHY, "not polled yet"))
+        elif ts.up:
+            out.append(Check(f"target:{t.name}", Status.HEALTHY, "up"))
+        else:
+            out.append(Check(f"target:{t.name}", Status.DEGRADED, ts.last_error or "down"))
+    return out
+
+
+def health_job_checks(app: App, live: list[Check]) -> list[Check]:
+    """Findings of the health_check job that the live checks do not cover (e.g. channels).
+
+    Its storage verdict is never used: storage is checked live. A report older than ten
+    minutes is ignored (the job is not running).
+    """
+    report = app.state.health_report
+    if report is None or datetime.now(report.at.tzinfo) - report.at > timedelta(minutes=10):
+        return []
+    seen = {c.name for c in live} | {"storage"}
+    return [Check(i.name, Status(min(i.status, Status.DEGRADED)), i.message)
+            for i in report.items if i.name not in seen]
+
+
+def readiness(app: App) -> list[Check]:
+    live = [storage_check(app), *job_checks(app), *target_checks(app)]
+    return [*live, *health_job_checks(app, live)]
+
+
+def everything(app: App, now: datetime) -> list[Check]:
+    return [*liveness(app, now), *readiness(app)]
+
+
+def report(checks: list[Check]) -> tuple[int, dict[str, Any]]:
+    overall = max((c.status for c in checks), default=Status.HEALTHY)
+    body = {
+        "status": overall.label,
+        "checks": {c.name: {"status": c.status.label, "message": c.message} for c in checks},
+    }
+    return (503 if overall is Status.UNHEALTHY else 200), body

@@ -1,0 +1,148 @@
+"""Prometheus metrics collected at scrape time from the worker's live state (private registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from planwatch import __version__
+from planwatch.checks import metrics as check_metrics
+from planwatch.scheduling.breaker import BreakerState
+
+if TYPE_CHECKING:
+    from planwatch.app import App
+
+
+class Name(StrEnum):
+    COLLECTIONS = "planwatch_collections"
+    SAMPLES = "planwatch_samples_written"
+    PLANS = "planwatch_plans_captured"
+    ANALYSES = "planwatch_analyses"
+    TARGET_UP = "planwatch_target_up"
+    COLLECTION_SECONDS = "planwatch_collection_duration_seconds"
+    JOB_RUNS = "planwatch_job_runs"
+    JOB_FAILURES = "planwatch_job_failures"
+    JOB_CONSECUTIVE_FAILURES = "planwatch_job_consecutive_failures"
+    JOB_SKIPPED = "planwatch_job_skipped_overlaps"
+    SCHEDULE_LAG = "planwatch_schedule_lag_seconds"
+    ALERTS_OPEN = "planwatch_alerts_open"
+    STORAGE_UP = "planwatch_storage_up"
+    JOB_DURATION = "planwatch_job_duration_seconds"
+    JOB_UNHEALTHY = "planwatch_job_unhealthy"
+    JOB_RUNNING = "planwatch_job_running"
+    CIRCUIT_OPEN = "planwatch_target_circuit_open"
+    BUILD_INFO = "planwatch_build_info"
+
+
+class StateCollector(Collector):
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(Name.BUILD_INFO, "planwatch version and worker", labels=[
+            "version", "worker"])
+        info.add_metric([__version__, self.app.instance_id], 1.0)
+        yield info
+        yield from self._targets()
+        yield from self._counters()
+        yield from self._jobs()
+        yield from self._alerts()
+        if getattr(self.app, "checks", None) is not None:
+            yield from check_metrics.families(self.app.checks.runner)
+
+    def _targets(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(Name.TARGET_UP, "1 if the last collection succeeded",
+                               labels=["target"])
+        dur = GaugeMetricFamily(Name.COLLECTION_SECONDS, "Last successful collection's duration",
+                                labels=["target"])
+        for name, ts in self.app.state.targets.items():
+            if ts.up is not None:
+                up.add_metric([name], 1.0 if ts.up else 0.0)
+            if ts.last_success is not None:  # a target never reached has no duration yet
+                dur.add_metric([name], ts.last_duration_s)
+        breaker = GaugeMetricFamily(Name.CIRCUIT_OPEN, "1 while the target's circuit is open "
+                                    "(calls are not attempted)", labels=["target"])
+        deps = getattr(self.app, "deps", None)
+        for name, state in sorted(deps.breakers.snapshot().items() if deps else ()):
+            breaker.add_metric([name], 0.0 if state.state is BreakerState.CLOSED else 1.0)
+        yield up
+        yield dur
+        yield breaker
+
+    def _counters(self) -> Iterator[Metric]:
+        c = self.app.state.counters
+        coll = CounterMetricFamily(Name.COLLECTIONS, "Collections by outcome",
+                                   labels=["target", "outcome"])
+        samples = CounterMetricFamily(Name.SAMPLES, "Samples written", labels=["target"])
+        plans = CounterMetricFamily(Name.PLANS, "Plans captured", labels=["target"])
+        analyses = CounterMetricFamily(Name.ANALYSES, "Analysis runs")
+        for (metric, label), n in sorted(c.items()):
+            if metric == "collections":
+                target, outcome = label.split("|", 1)
+                coll.add_metric([target, outcome], n)
+            elif metric == "samples":
+                samples.add_metric([label], n)
+            elif metric == "plans":
+                plans.add_metric([label], n)
+        analyses.add_metric([], c[("analyses", "")])
+        yield from (coll, samples, plans, analyses)
+
+    def _jobs(self) -> Iterator[Metric]:
+        runs = CounterMetricFamily(Name.JOB_RUNS, "Job runs", labels=["job", "kind"])
+        fails = CounterMetricFamily(Name.JOB_FAILURES, "Failed job runs", labels=["job", "kind"])
+        consec = GaugeMetricFamily(Name.JOB_CONSECUTIVE_FAILURES, "Consecutive failures",
+                                   labels=["job", "kind"])
+        skipped = CounterMetricFamily(Name.JOB_SKIPPED, "Ticks skipped because still running",
+                                      labels=["job", "kind"])
+        duration = SummaryMetricFamily(Name.JOB_DURATION, "Duration of finished job runs",
+                                       labels=["job", "kind"])
+        unhealthy = GaugeMetricFamily(Name.JOB_UNHEALTHY, "1 while the job is over its failure "
+                                      "budget (max_consecutive_failures)", labels=["job", "kind"])
+        running = GaugeMetricFamily(Name.JOB_RUNNING, "1 while a run is in flight",
+                                    labels=["job", "kind"])
+        for js in self.app.scheduler.states():
+            labels = [js.name, js.kind]
+            runs.add_metric(labels, js.runs)
+            fails.add_metric(labels, js.failures)
+            consec.add_metric(labels, js.consecutive_failures)
+            skipped.add_metric(labels, js.skipped_overlaps)
+            duration.add_metric(labels, js.timed_runs, js.total_duration_s)
+            unhealthy.add_metric(labels, 1.0 if js.unhealthy else 0.0)
+            running.add_metric(labels, 1.0 if js.running else 0.0)
+        lag = GaugeMetricFamily(Name.SCHEDULE_LAG, "p99 delay between due time and start")
+        lag.add_metric([], self.app.scheduler.schedule_lag_p99())
+        yield from (runs, fails, consec, skipped, duration, unhealthy, running, lag)
+
+    def _alerts(self) -> Iterator[Metric]:
+        g = GaugeMetricFamily(Name.ALERTS_OPEN, "Active alerts", labels=["kind", "severity"])
+        storage_up = GaugeMetricFamily(Name.STORAGE_UP, "1 if storage answered at scrape time")
+        try:
+            counts = self.app.alert_counts()
+            storage_up.add_metric([], 1.0)
+        except Exception:
+            counts = {}
+            storage_up.add_metric([], 0.0)
+        for (kind, severity), n in sorted(counts.items()):
+            g.add_metric([kind, severity], n)
+        yield g
+        yield storage_up
+
+
+def registry_for(app: App) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StateCollector(app))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
