@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from planwatch.model.alerts import Alert, AlertKind, AlertStatus
-from planwatch.model.findings import HealthFinding, Regression
+from planwatch.model.findings import HealthFinding, Hotspot, Regression, Severity
 from planwatch.model.samples import QueryRef
 
 
@@ -159,6 +159,59 @@ def health(
     targets = set(evaluated_targets)
     for key, current in active.items():
         if current.kind is AlertKind.HEALTH and current.target in targets and key not in seen:
+            out.append(_count_normal(current, resolve_after_windows, now))
+    return out
+
+
+def hotspot_key(ref: QueryRef) -> str:
+    return dedup_key(AlertKind.HOTSPOT, ref.target, ref.database, ref.query_id)
+
+
+def hotspots(
+    active: Mapping[str, Alert],
+    spots: Iterable[Hotspot],
+    *,
+    evaluated_targets: Iterable[str],
+    texts: Mapping[QueryRef, str],
+    regressed: Iterable[QueryRef] = (),
+    resolve_after_windows: int,
+    now: datetime,
+) -> list[Transition]:
+    """A query new to the top-N by share of database time opens a warning: it may be cheap per
+    call yet suddenly dominate the server. A query with an active regression alert is already
+    paged for (`regressed`: found regressing now); the hotspot resolves after it is out of the
+    top-N for enough windows."""
+    out: list[Transition] = []
+    seen: set[str] = set()
+    paged = set(regressed)
+    for h in spots:
+        if h.metric != "time" or h.ref in paged or regression_key(h.ref) in active:
+            continue
+        key = hotspot_key(h.ref)
+        seen.add(key)
+        title = (f"query {h.ref.query_id} is #{h.rank} by database time "
+                 f"({h.share:.0%} of the window)")
+        details = {"metric": h.metric, "share": round(h.share, 4), "rank": h.rank,
+                   "total_ms": round(h.value, 1)}
+        current = active.get(key)
+        if current is None:
+            if not h.new_in_top:
+                continue
+            alert = Alert(
+                id=None, dedup_key=key, kind=AlertKind.HOTSPOT, status=AlertStatus.OPEN,
+                severity=Severity.WARNING, target=h.ref.target, database=h.ref.database,
+                subject=h.ref.query_id, title=title, query_id=h.ref.query_id,
+                query_text=texts.get(h.ref), opened_at=now, updated_at=now, evaluated_at=now,
+                details=details,
+            )
+            out.append(Transition(Action.OPEN, alert, f"new in the top by time: {title}"))
+            continue
+        alert = dataclasses.replace(current, title=title, details=details, updated_at=now,
+                                    evaluated_at=now, normal_windows=0)
+        out.append(Transition(Action.TICK, alert))
+    targets = set(evaluated_targets)
+    for key, current in active.items():
+        if current.kind is AlertKind.HOTSPOT and current.target in targets and key not in seen:
             out.append(_count_normal(current, resolve_after_windows, now))
     return out
 

@@ -75,11 +75,18 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
     )
     deps.state.top_sets[target.name] = hotspots.top_sets(spots)
     deps.state.hotspots[target.name] = spots
-    texts = {r.ref: queries.text_of(st, r.ref) or "" for r in evaluation.regressions}
+    newcomers = [h.ref for h in spots if h.new_in_top]
+    texts = {ref: queries.text_of(st, ref) or ""
+             for ref in {*(r.ref for r in evaluation.regressions), *newcomers}}
     active = alerts.find_active(st)
     found = [_with_engine_details(r, by_query.get(r.ref, [])) for r in evaluation.regressions]
     transitions = lifecycle.regressions(
         active, found, evaluation.normal, texts=texts,
+        resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
+    )
+    transitions += lifecycle.hotspots(
+        active, spots, evaluated_targets=[target.name], texts=texts,
+        regressed=[r.ref for r in found],
         resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
     )
     ts = deps.state.targets.get(target.name)

@@ -16,6 +16,7 @@ from planwatch.scheduling.runner import JobSpec
 
 log = structlog.get_logger(__name__)
 
+CALENDAR_JOB_LEASE = timedelta(minutes=30)
 SINGLETONS = frozenset({
     "analysis", "baseline_rebuild", "daily_summary", "alert_processing",
     "retention_cleanup", "maintenance",
@@ -38,7 +39,10 @@ def _gated(deps: JobDeps, fleet: Fleet, spec: JobSpec) -> JobSpec:
 
         return replace(spec, gate=owns_target)
     if spec.kind in SINGLETONS:
-        ttl = (spec.settings.interval or timedelta(0)) * 2
+        # Held across the gap to the next run; daily/cron jobs keep it long enough that a
+        # worker whose tick comes late never runs the same day's job a second time.
+        interval = spec.settings.interval
+        ttl = interval * 2 if interval is not None else CALENDAR_JOB_LEASE
 
         async def holds_singleton() -> bool:
             try:

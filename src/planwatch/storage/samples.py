@@ -8,6 +8,9 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from planwatch.model.samples import QueryRef, QuerySample, SampleColumns
 from planwatch.storage import _sql, queries
@@ -183,7 +186,7 @@ def columns(
         _sql.agg_text(s.c.blks_hit + s.c.blks_read, ","),
         _sql.agg_text(s.c.blks_temp, ","),
         _sql.agg_text(sa.func.coalesce(s.c.plan_hash, ""), _PLAN_SEP),
-    ).where(s.c.interval_end > since, s.c.interval_end <= until)
+    ).where(_scanned(s.c.interval_end) > since, _scanned(s.c.interval_end) <= until)
     if target is not None:
         stmt = stmt.join_from(s, q, q.c.id == s.c.query_pk).where(q.c.target == target)
     with st.connect() as conn:
@@ -210,6 +213,30 @@ def columns(
 _PLAN_SEP = "\x1f"  # ASCII unit separator: never part of a plan hash
 
 
+class _scanned(FunctionElement[datetime]):
+    """A column compared without its index, on SQLite (`+column`).
+
+    A baseline window is days out of a retention of weeks: SQLite would walk the
+    interval_end index and fetch millions of rows one by one in index order, 10x slower
+    (measured: 27 s vs 2 s for 4 M rows) than reading each query's rows along the primary key.
+    Other backends choose their plan themselves.
+    """
+
+    type = UTCDateTime()
+    name = "scanned"
+    inherit_cache = True
+
+
+@compiles(_scanned)
+def _scanned_default(element: _scanned, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(next(iter(element.clauses)), **kw)
+
+
+@compiles(_scanned, "sqlite")
+def _scanned_sqlite(element: _scanned, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(next(iter(element.clauses)), **kw)
+
+
 def _ints(text: str, n: int) -> Any:
     values = np.fromstring(text, dtype=np.int64, sep=",")
     if len(values) != n:
@@ -217,10 +244,29 @@ def _ints(text: str, n: int) -> Any:
     return values
 
 
+_SPLIT_CHARS = 1 << 20  # plan hashes are split ~1 MB at a time
+
+
 def _plan_hashes(text: str, order: Any) -> list[str | None]:
+    """The separator-joined hashes as a list in `order`, every distinct hash one object.
+
+    Split a slice at a time and reordered as a numpy object array: one `split` of millions
+    of hashes, or millions of Python ints from `order.tolist()`, cost hundreds of MB at once.
+    """
     interned: dict[str, str | None] = {}
-    values = [interned.setdefault(h, h or None) for h in text.split(_PLAN_SEP)]
-    return [values[i] for i in order.tolist()]
+    values: list[str | None] = []
+    start = 0
+    while True:
+        end = text.find(_PLAN_SEP, start + _SPLIT_CHARS)
+        piece = text[start:] if end < 0 else text[start:end]
+        values += [interned.setdefault(h, h or None) for h in piece.split(_PLAN_SEP)]
+        if end < 0:
+            break
+        start = end + 1
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    reordered: list[str | None] = column[order].tolist()
+    return reordered
 
 
 def _refs(conn: sa.Connection, target: str | None) -> dict[int, QueryRef]:

@@ -42,6 +42,7 @@ class Name(StrEnum):
     JOB_RUNNING = "planwatch_job_running"
     CIRCUIT_OPEN = "planwatch_target_circuit_open"
     BUILD_INFO = "planwatch_build_info"
+    NOTIFICATIONS = "planwatch_notifications"
 
 
 class StateCollector(Collector):
@@ -86,6 +87,8 @@ class StateCollector(Collector):
         samples = CounterMetricFamily(Name.SAMPLES, "Samples written", labels=["target"])
         plans = CounterMetricFamily(Name.PLANS, "Plans captured", labels=["target"])
         analyses = CounterMetricFamily(Name.ANALYSES, "Analysis runs")
+        sent = CounterMetricFamily(Name.NOTIFICATIONS, "Notification delivery attempts",
+                                   labels=["channel", "outcome"])
         for (metric, label), n in sorted(c.items()):
             if metric == "collections":
                 target, outcome = label.split("|", 1)
@@ -94,8 +97,11 @@ class StateCollector(Collector):
                 samples.add_metric([label], n)
             elif metric == "plans":
                 plans.add_metric([label], n)
+            elif metric == "notifications":
+                channel, outcome = label.split("|", 1)
+                sent.add_metric([channel, outcome], n)
         analyses.add_metric([], c[("analyses", "")])
-        yield from (coll, samples, plans, analyses)
+        yield from (coll, samples, plans, analyses, sent)
 
     def _jobs(self) -> Iterator[Metric]:
         runs = CounterMetricFamily(Name.JOB_RUNS, "Job runs", labels=["job", "kind"])

@@ -14,6 +14,7 @@ from planwatch.config import loader
 from planwatch.model.jobs import ResultStatus
 from planwatch.storage import alerts, outbox
 from planwatch.storage.engine import Storage
+from planwatch.web import metrics
 
 
 def write_config(tmp_path: Path, hook: str) -> Path:
@@ -46,6 +47,8 @@ async def test_pending_delivery_survives_a_worker_restart(
         outcome = await app.scheduler.run_once("alert_processing")
         assert outcome.result_status is ResultStatus.WARNING
         assert outcome.data["failed"] == 1 and outcome.data["failing_channels"] == ["hook"]
+        scrape = metrics.render(metrics.registry_for(app)).decode()
+        assert 'planwatch_notifications_total{channel="hook",outcome="failed"} 1.0' in scrape
         for job in ("retention_cleanup", "maintenance"):
             done = await app.scheduler.run_once(job)
             assert done.result_status is not ResultStatus.ERROR, (job, done.message)
