@@ -69,6 +69,7 @@ class MysqlCollector:
         self._prev: mysql_deltas.Snapshot | None = None
         self._prev_gap: timedelta | None = None
         self._texts: dict[DigestKey, str | None] = {}
+        self._refs: dict[DigestKey, QueryRef] = {}
         self._own: set[str] = set()
         self._plan_hashes: dict[DigestKey, str] = {}
         self._queue: CaptureQueue[DigestKey] = CaptureQueue(
@@ -274,9 +275,14 @@ class MysqlCollector:
         return not (text.startswith(MONITORING) or PERFORMANCE_SCHEMA in text)
 
     def _ref(self, key: DigestKey) -> QueryRef:
-        text = self._texts.get(key)
-        return QueryRef(self.target.name, key.schema or "", key.digest,
-                        identity.fingerprint(text) if text else "")
+        ref = self._refs.get(key)
+        if ref is None:  # fingerprinting every digest every poll is costly
+            text = self._texts.get(key)
+            ref = QueryRef(self.target.name, key.schema or "", key.digest,
+                           identity.fingerprint(text) if text else "")
+            if text:  # a digest whose text is still unknown gets its fingerprint later
+                self._refs[key] = ref
+        return ref
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:

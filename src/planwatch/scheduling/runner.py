@@ -14,86 +14,27 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import structlog
 
 from planwatch import logs
 from planwatch.clock import utcnow
-from planwatch.config.settings import JobSettings
 from planwatch.errors import NotFound
 from planwatch.model.jobs import JobRun, JobStatus, ResultStatus
 from planwatch.scheduling import triggers
 from planwatch.scheduling.backoff import RetryPolicy
+from planwatch.scheduling.spec import JobContext, JobOutcome, JobRecorder, JobSpec, JobState
+
+__all__ = ["JobContext", "JobOutcome", "JobRecorder", "JobSpec", "JobState", "Scheduler"]
 
 log = structlog.stdlib.get_logger(__name__)
 
 MAX_SLEEP = 1.0  # seconds; the loop ticks at least this often so /health/live sees progress
 STOP_TIMEOUT = 5.0  # seconds granted to cancelled runs to finish and be recorded
-
-
-@dataclass(frozen=True, slots=True)
-class JobOutcome:
-    result_status: ResultStatus = ResultStatus.HEALTHY
-    message: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    run_id: int | None  # None when the recorder (storage) was unavailable
-    spec: JobSpec
-    scheduled_at: datetime
-    attempt: int  # consecutive failures before this run
-    log: structlog.stdlib.BoundLogger  # bound with run_id, job and target
-
-
-@dataclass(frozen=True, slots=True)
-class JobSpec:
-    kind: str
-    name: str
-    settings: JobSettings
-    func: Callable[[JobContext], Awaitable[JobOutcome]]
-    target: str | None = None
-    group: str | None = None
-    timeout: timedelta | None = None
-    priority: int = 0
-    # Asked before each run; False skips it unrecorded (fleet mode: another worker owns it).
-    gate: Callable[[], Awaitable[bool]] | None = None
-
-
-class JobRecorder(Protocol):
-    """Persists job runs (blocking; the scheduler calls it through `asyncio.to_thread`)."""
-
-    def started(self, run: JobRun) -> int: ...
-
-    def finished(self, run_id: int, run: JobRun) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class JobState:
-    """A snapshot of one job for health checks, metrics and the API."""
-
-    name: str
-    kind: str
-    target: str | None
-    next_run: datetime | None
-    running: bool
-    last_status: JobStatus | None
-    last_result: ResultStatus | None
-    last_started: datetime | None
-    last_duration_ms: float | None
-    last_error: str | None
-    consecutive_failures: int
-    unhealthy: bool
-    skipped_overlaps: int
-    runs: int
-    failures: int
-    timed_runs: int = 0  # finished runs (completed or failed) whose duration is summed below
-    total_duration_s: float = 0.0
 
 
 @dataclass(eq=False)

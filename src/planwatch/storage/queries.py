@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,9 +77,20 @@ def ensure_ids(
     fingerprints = {k: r.fingerprint for k, r in zip(keys, refs, strict=True) if r.fingerprint}
     if not last:
         return []
-    found = _touch(conn, last)
+    with _known_lock:
+        known = _known.setdefault(conn.engine, {})
+    stale = {k: at for k, at in last.items()
+             if (c := known.get(k)) is None or at - c[2] >= LAST_SEEN_GRAIN}
+    found = {k: known[k][:2] for k in last if k not in stale}
+    touched = _touch(conn, stale) if stale else {}
+    for k, (pk, fp, seen) in touched.items():  # rows that existed before this transaction
+        known[k] = (pk, fp, seen)
+        found[k] = (pk, fp)
     renamed = sorted((found[k][0], fp) for k, fp in fingerprints.items()
                      if k in found and fp != found[k][1])
+    for k in fingerprints.keys() & known.keys():
+        if fingerprints[k] != known[k][1]:
+            del known[k]  # re-read after the rename instead of trusting an uncommitted value
     if renamed:
         stmt = sa.update(q).where(q.c.id == sa.bindparam("pk"))
         conn.execute(stmt.values(fingerprint=sa.bindparam("new_fingerprint")),
@@ -94,24 +107,35 @@ def ensure_ids(
     return [found[k][0] for k in keys]
 
 
-def _touch(conn: sa.Connection, last: Mapping[Key, datetime]) -> dict[Key, tuple[int, str]]:
+LAST_SEEN_GRAIN = timedelta(minutes=15)
+"""last_seen is exact to this: a query seen every poll is not rewritten every poll."""
+_known: weakref.WeakKeyDictionary[sa.Engine, dict[Key, tuple[int, str, datetime]]] = (
+    weakref.WeakKeyDictionary())
+"""Per storage engine: (id, fingerprint, last_seen written) of committed query rows, which
+are never deleted nor re-keyed, so the ids stay valid for the life of the process."""
+_known_lock = threading.Lock()
+
+
+def _touch(
+    conn: sa.Connection, last: Mapping[Key, datetime]
+) -> dict[Key, tuple[int, str, datetime]]:
     """Raise last_seen (never lowering it) of the stored queries among `last`; returns their
-    (id, fingerprint) — keys not in the result are not stored yet."""
+    (id, fingerprint, last_seen) — keys not in the result are not stored yet."""
     groups: dict[tuple[str, str, datetime], list[str]] = {}
     for (target, database, query_id), at in last.items():
         groups.setdefault((target, database, at), []).append(query_id)
     latest = sa.func.greatest if conn.dialect.name == "postgresql" else sa.func.max
-    found: dict[Key, tuple[int, str]] = {}
+    found: dict[Key, tuple[int, str, datetime]] = {}
     for (target, database, at), ids in sorted(groups.items()):
         stmt = (
             sa.update(q)
             .where(q.c.target == target, q.c.database == database,
                    _among(conn, q.c.query_id, sorted(ids)))
             .values(last_seen=latest(q.c.last_seen, sa.literal(at, UTCDateTime)))
-            .returning(q.c.id, q.c.query_id, q.c.fingerprint)
+            .returning(q.c.id, q.c.query_id, q.c.fingerprint, q.c.last_seen)
         )
-        for pk, query_id, fingerprint in conn.execute(stmt):  # row by row: no 1000s of Rows
-            found[(target, database, query_id)] = (pk, fingerprint)
+        for pk, query_id, fingerprint, seen in conn.execute(stmt):  # row by row: no 1000s of Rows
+            found[(target, database, query_id)] = (pk, fingerprint, seen)
     return found
 
 

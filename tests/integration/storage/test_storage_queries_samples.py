@@ -51,7 +51,13 @@ def test_query_upsert_keeps_first_seen_and_moves_last_seen(storage: Storage) -> 
     )
     assert a.ref.fingerprint == "fp-new"
     assert (a.first_seen, a.last_seen) == (T0, T0 + STEP)
-    assert (b.first_seen, b.last_seen) == (T0, T0 + STEP)  # first report wins
+    # B was seen again at T0 + STEP, within LAST_SEEN_GRAIN of the T0 already stored
+    assert (b.first_seen, b.last_seen) == (T0, T0)  # first report wins
+    later = T0 + queries.LAST_SEEN_GRAIN
+    queries.upsert(storage, [B], later)
+    [b] = [x for x in queries.top(storage, target="pg1", since=T0, until=T0 + STEP)
+           if x.ref == B]
+    assert b.last_seen == later
 
 
 def test_texts(storage: Storage) -> None:
