@@ -3,8 +3,9 @@
 planwatch (plan capture off): `PostgresCollector.collect(now)` + what the collection job
 persists (`jobs.collection._persist`: samples, texts, target status) into SQLite storage.
 Baseline: `SELECT * FROM pg_stat_statements` with psycopg + one `executemany` of the same
-number of 12-column rows into an equivalent SQLite table (same key, index and PRAGMAs), in
-one transaction. Both sides run alternately in the same process against the same cluster;
+12-column rows into planwatch's own `query_samples` table of a storage migrated by planwatch
+(same keys, index, foreign key and PRAGMAs; its query rows created once at setup), in one
+transaction. Both sides run alternately in the same process against the same cluster;
 the workload is re-run before every measured cycle so every entry has a non-zero delta.
 Goal (issue 2): steady-state planwatch cycle <= 1.5 x the baseline.
 """
@@ -30,7 +31,8 @@ from planwatch.collectors.postgres import PostgresCollector
 from planwatch.devtools import pgcluster
 from planwatch.jobs import collection
 from planwatch.jobs.deps import JobDeps
-from planwatch.storage import targets
+from planwatch.model.samples import QueryRef
+from planwatch.storage import queries, targets
 from planwatch.storage.engine import SQLITE_PRAGMAS, Storage
 
 GOAL_RATIO = 1.5
@@ -42,16 +44,13 @@ SHAPES = (  # 5 statement shapes x tables x columns = distinct pg_stat_statement
     "SELECT c{j} FROM t{i} ORDER BY c{j} LIMIT %s",
     "SELECT sum(c{j}) FROM t{i} WHERE id = %s",
 )
-BASELINE_DDL = """
-CREATE TABLE query_samples (
-  query_pk INTEGER NOT NULL, interval_start DATETIME NOT NULL, interval_end DATETIME NOT NULL,
-  plan_hash VARCHAR(128), calls BIGINT NOT NULL, total_ms FLOAT NOT NULL,
-  mean_ms FLOAT NOT NULL, rows BIGINT NOT NULL, blks_hit BIGINT NOT NULL,
-  blks_read BIGINT NOT NULL, blks_temp BIGINT NOT NULL, extras JSON,
-  PRIMARY KEY (query_pk, interval_start));
-CREATE INDEX ix_query_samples_interval_end ON query_samples (interval_end);
-"""
-BASELINE_INSERT = "INSERT INTO query_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+BASELINE_INSERT = (
+    "INSERT INTO query_samples (query_pk, interval_start, interval_end, plan_hash, calls, "
+    "total_ms, mean_ms, rows, blks_hit, blks_read, blks_temp, extras) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+"""The bare write: the same rows into planwatch's own query_samples table (same storage
+schema: keys, index, foreign key to queries, PRAGMAs), with no upsert and no objects."""
 
 
 def statements(count: int) -> list[str]:
@@ -96,14 +95,24 @@ def planwatch_cycle(collector: PostgresCollector, deps: JobDeps) -> dict[str, An
 
 
 class Baseline:
-    """The bare path: psycopg fetch of the whole view + sqlite3 executemany in one transaction."""
+    """The bare path: psycopg fetch of the whole view + sqlite3 executemany in one transaction
+    into a planwatch storage of its own (migrated, query rows created once at setup)."""
 
-    def __init__(self, dsn: str, path: Path) -> None:
-        self.pg = psycopg.connect(dsn, autocommit=True)
+    def __init__(self, cluster: pgcluster.PgCluster, db: str, path: Path) -> None:
+        self.pg = psycopg.connect(cluster.dsn(db), autocommit=True)
+        url = f"sqlite:///{path}"
+        config = common.settings(url, [{"name": "bench", "dsn": cluster.dsn(db)}])
+        storage = Storage.open(url)
+        storage.migrate()
+        targets.sync(storage, config.targets, utcnow())
+        found = self.pg.execute("SELECT DISTINCT queryid FROM pg_stat_statements")
+        ids = [str(r[0]) for r in found]
+        refs = [QueryRef("bench", db, i, "") for i in ids]
+        self.pk = {ref.query_id: pk for ref, pk in queries.upsert(storage, refs, utcnow()).items()}
+        storage.close()
         self.db = sqlite3.connect(path, isolation_level=None)
         for pragma in SQLITE_PRAGMAS:
             self.db.execute(f"PRAGMA {pragma}")
-        self.db.executescript(BASELINE_DDL)
 
     def cycle(self) -> dict[str, Any]:
         with common.Meter() as meter:
@@ -119,12 +128,14 @@ class Baseline:
         ix = {n: names.index(n) for n in names}
         end = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
         start = end  # one interval; the value does not matter for the cost
+        pk = self.pk
+        q = ix["queryid"]
         params = [
-            (r[ix["queryid"]], start, end, None, r[ix["calls"]], r[ix["total_exec_time"]],
+            (pk[str(r[q])], start, end, None, r[ix["calls"]], r[ix["total_exec_time"]],
              r[ix["mean_exec_time"]], r[ix["rows"]], r[ix["shared_blks_hit"]],
              r[ix["shared_blks_read"]],
              r[ix["temp_blks_read"]] + r[ix["temp_blks_written"]], None)
-            for r in rows
+            for r in rows if str(r[q]) in pk  # statements seen at setup (the workload's)
         ]
         self.db.execute("BEGIN IMMEDIATE")
         self.db.executemany(BASELINE_INSERT, params)
@@ -186,7 +197,7 @@ def measure(args: argparse.Namespace, cluster: pgcluster.PgCluster, tmp: Path) -
         side.close()
     side = PlanwatchSide(cluster, db, tmp / "planwatch.db")
     planwatch_cycle(side.collector, side.deps)  # first poll: texts + snapshot, no samples yet
-    base = Baseline(cluster.dsn(db), tmp / "baseline.db")
+    base = Baseline(cluster, db, tmp / "baseline.db")
     pw_runs: list[dict[str, Any]] = []
     base_runs: list[dict[str, Any]] = []
     for r in range(args.rounds):

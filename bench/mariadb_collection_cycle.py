@@ -3,8 +3,9 @@
 planwatch (plan capture off): `MysqlCollector.collect(now)` + what the collection job persists
 (`jobs.collection._persist`: samples, texts, target status) into SQLite storage.
 Baseline: `SELECT * FROM performance_schema.events_statements_summary_by_digest` with pymysql
-+ one `executemany` of the same number of 12-column rows into an equivalent SQLite table (same
-key, index and PRAGMAs), in one transaction. Both sides run alternately in the same process
++ one `executemany` of the same number of 12-column rows into planwatch's own `query_samples`
+table of a storage migrated by planwatch (same keys, index, foreign key and PRAGMAs; its query
+rows created once at setup), in one transaction. Both sides run alternately in the same process
 against the same throwaway server (performance_schema_digests_size raised so 5,000 distinct
 digests fit); the workload is re-run before every measured cycle so every digest has a
 non-zero delta. Goal (issue 6): steady-state planwatch cycle <= 1.5 x the baseline.
@@ -22,14 +23,15 @@ from typing import Any
 
 import common
 import pymysql
-from collection_cycle import BASELINE_DDL, BASELINE_INSERT, profile, report, summarize
+from collection_cycle import BASELINE_INSERT, profile, report, summarize
 
 from planwatch.clock import utcnow
 from planwatch.collectors.mysql import MysqlCollector
 from planwatch.devtools import mariadbserver
 from planwatch.jobs import collection
 from planwatch.jobs.deps import JobDeps
-from planwatch.storage import targets
+from planwatch.model.samples import QueryRef
+from planwatch.storage import queries, targets
 from planwatch.storage.engine import SQLITE_PRAGMAS, Storage
 
 COLUMNS_PER_TABLE = 10
@@ -81,14 +83,29 @@ def planwatch_cycle(collector: MysqlCollector, deps: JobDeps) -> dict[str, Any]:
 
 
 class Baseline:
-    """The bare path: pymysql fetch of the digest table + sqlite3 executemany."""
+    """The bare path: pymysql fetch of the digest table + sqlite3 executemany into a planwatch
+    storage of its own (migrated, one query row per digest created once at setup)."""
 
-    def __init__(self, server: mariadbserver.MariaDbServer, path: Path) -> None:
+    def __init__(self, server: mariadbserver.MariaDbServer, db: str, path: Path) -> None:
         self.my = server.connect()
+        url = f"sqlite:///{path}"
+        config = common.settings(url, [{"name": "bench", "engine": "mariadb",
+                                        "dsn": server.url(db)}])
+        storage = Storage.open(url)
+        storage.migrate()
+        targets.sync(storage, config.targets, utcnow())
+        with self.my.cursor() as cur:
+            cur.execute("SELECT SCHEMA_NAME, DIGEST FROM "
+                        "performance_schema.events_statements_summary_by_digest "
+                        "WHERE DIGEST IS NOT NULL")
+            keys = [(schema or "", digest) for schema, digest in cur.fetchall()]
+        refs = [QueryRef("bench", schema, digest, "") for schema, digest in keys]
+        self.pk = {(r.database, r.query_id): pk
+                   for r, pk in queries.upsert(storage, refs, utcnow()).items()}
+        storage.close()
         self.db = sqlite3.connect(path, isolation_level=None)
         for pragma in SQLITE_PRAGMAS:
             self.db.execute(f"PRAGMA {pragma}")
-        self.db.executescript(BASELINE_DDL)
 
     def cycle(self) -> dict[str, Any]:
         with common.Meter() as meter:
@@ -104,12 +121,13 @@ class Baseline:
         t1 = time.perf_counter()
         ix = {n: names.index(n) for n in names}
         end = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+        pk, schema, digest = self.pk, ix["SCHEMA_NAME"], ix["DIGEST"]
         params = [
-            (int(r[ix["DIGEST"]][:15], 16), end, end, None, r[ix["COUNT_STAR"]],
+            (pk[(r[schema] or "", r[digest])], end, end, None, r[ix["COUNT_STAR"]],
              r[ix["SUM_TIMER_WAIT"]] / 1e9, r[ix["AVG_TIMER_WAIT"]] / 1e9,
              r[ix["SUM_ROWS_SENT"]], r[ix["SUM_ROWS_EXAMINED"]], 0,
              r[ix["SUM_CREATED_TMP_TABLES"]], None)
-            for r in rows if r[ix["DIGEST"]] is not None
+            for r in rows if (r[schema] or "", r[digest]) in pk  # the workload's digests
         ]
         self.db.execute("BEGIN IMMEDIATE")
         self.db.executemany(BASELINE_INSERT, params)
@@ -163,7 +181,7 @@ def measure(a: argparse.Namespace, server: mariadbserver.MariaDbServer,
         side.close()
     side = PlanwatchSide(server, db, tmp / "planwatch.db")
     planwatch_cycle(side.collector, side.deps)  # first poll: texts + snapshot, no samples yet
-    base = Baseline(server, tmp / "baseline.db")
+    base = Baseline(server, db, tmp / "baseline.db")
     pw_runs: list[dict[str, Any]] = []
     base_runs: list[dict[str, Any]] = []
     for r in range(a.rounds):
