@@ -138,9 +138,11 @@ async def _scenario(app: App, cluster: pgcluster.PgCluster, serve_seconds: int) 
             return 1
         print(f"[{_t()}] regression detected:")
         _print_alert(app.storage, alert)
+        http = app.settings.http
+        base = f"http://{http.host}:{http.port}"
+        print(f"alert page: {base}/alerts/{alert.id}   query page: {base}/queries")
         if serve_seconds:
-            http = app.settings.http
-            print(f"serving http://{http.host}:{http.port}/health and /metrics "
+            print(f"serving the dashboard at {base}/ (and /health, /metrics, /api/v1) "
                   f"for {serve_seconds}s (Ctrl-C to stop)")
             await asyncio.sleep(serve_seconds)
         return 0
@@ -167,7 +169,8 @@ def main(*, serve_seconds: int = 0, port: int = 0) -> int:
         cluster.psql("SELECT pg_stat_statements_reset()", "shop")  # forget the setup statements
         config = loader.load(_config(Path(tmp), cluster, port or free_port()))
         print(f"[{_t()}] shop database ready (300,000 orders); starting planwatch "
-              f"(SQLite storage in {tmp})")
+              f"(SQLite storage in {tmp}); dashboard: "
+              f"http://{config.http.host}:{config.http.port}/ while the demo runs")
         with Workload(cluster.dsn("shop")):
             async def go() -> int:
                 async with App(config) as app:

@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from planwatch.clock import utcnow
+from planwatch.storage import alerts as alerts_store
 from planwatch.storage import readmodels as rm
 from planwatch.web import api, auth, charts, dashboard_actions, params, reads, shapes
 from planwatch.web.common import blocking, cached, identity, policy, worker
@@ -140,6 +141,23 @@ async def alerts(request: Request) -> Response:
     return render(request, "alerts.html", "alerts", data)
 
 
+async def alert(request: Request) -> Response:
+    """Where an alert's link (notifications, the demo) lands: its query page when it is about
+    a query, else its row on the alerts page. An unknown id is a 404."""
+    st, alert_id = worker(request).storage, int(request.path_params["alert_id"])
+
+    def read() -> str:
+        found = alerts_store.get(st, alert_id)
+        key = (found.target, found.database or "", found.query_id or "")
+        pk = rm.query_pks(st, [key]).get(key) if found.query_id else None
+        if pk is not None:
+            return f"/queries/{pk}"
+        query = urlencode({"status": "all", "target": found.target})
+        return f"/alerts?{query}#alert-{alert_id}"
+
+    return RedirectResponse(await blocking(read), status_code=303)
+
+
 async def checks(request: Request) -> Response:
     data = await blocking(reads.checks_page, worker(request), utcnow())
     return render(request, "checks.html", "checks", data)
@@ -158,6 +176,7 @@ def routes() -> list[BaseRoute]:
         Route("/queries", queries, methods=["GET"]),
         Route("/queries/{query_id:int}", query, methods=["GET"]),
         Route("/alerts", alerts, methods=["GET"]),
+        Route("/alerts/{alert_id:int}", alert, methods=["GET"]),
         Route("/checks", checks, methods=["GET"]),
         Route("/workers", workers, methods=["GET"]),
         *dashboard_actions.routes(),

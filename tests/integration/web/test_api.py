@@ -261,3 +261,9 @@ async def test_query_page_shows_its_alerts_chart_data_and_diff(
     unknown = await client.get(f"/queries/{s.main_pk}?from=nope&to={s.plan_old}")
     assert "does not belong to this query" in unknown.text
     assert (await client.get("/queries/999999")).status_code == 404
+
+
+async def test_alert_links_land_on_the_query_page(client: httpx.AsyncClient, site: Site) -> None:
+    r = await client.get(f"/alerts/{site.seeded.main_alert}")
+    assert r.status_code == 303 and r.headers["location"] == f"/queries/{site.seeded.main_pk}"
+    assert (await client.get("/alerts/999999")).status_code == 404
