@@ -25,6 +25,7 @@ from planwatch.collectors import mysql_deltas, mysql_plans, mysql_session, pg_se
 from planwatch.collectors.mysql_deltas import DigestKey
 from planwatch.collectors.mysql_session import Connection, SessionFacts
 from planwatch.collectors.pg_capture import CaptureQueue
+from planwatch.collectors.pg_counters import Counters
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
 from planwatch.model.samples import (
@@ -116,17 +117,22 @@ class MysqlCollector:
         result = mysql_deltas.compute(self._prev, snapshot)
         self._learn_own_digests(conn, facts, consumers)
         texts = self._fetch_texts(conn, snapshot)
-        watched = {k: c for k, c in result.deltas.items() if self._watched(k)}
-        for key, counters in watched.items():
-            self._queue.observe(key, counters.get("SUM_TIMER_WAIT", 0) / 1e9,
-                                int(counters.get("COUNT_STAR", 0)))
+        found = result.counters
+        watched = [i for i, key in enumerate(found.keys) if self._watched(key)]
+        if len(watched) < len(found.keys):
+            found = found.take(watched)
+        if self.target.plan_capture:  # the capture queue's latency regimes
+            total_ms = (found.column("SUM_TIMER_WAIT") / mysql_deltas.PICOSECONDS_PER_MS).tolist()
+            for key, ms, n in zip(found.keys, total_ms, found.column("COUNT_STAR").tolist(),
+                                  strict=True):
+                self._queue.observe(key, ms, int(n))
         plans = self._capture_plans(conn, facts, consumers, snapshot, now)
         start = self._prev.at if self._prev else None
-        samples = [  # after the capture: a plan caught because latency moved is this interval's
-            mysql_deltas.to_sample(self._ref(key), counters, start or now, now,
-                                   self._plan_hashes.get(key))
-            for key, counters in watched.items()
-        ]
+        hashes = self._plan_hashes
+        # After the capture: a plan caught because latency moved is this interval's.
+        samples = mysql_deltas.to_samples(
+            [self._ref(key) for key in found.keys], found, start or now, now,
+            [hashes.get(key) for key in found.keys])
         health = self._health(facts, snapshot, result, now)
         self._prev_gap = now - self._prev.at if self._prev else None
         self._prev = result.baseline
@@ -140,20 +146,22 @@ class MysqlCollector:
     ) -> mysql_deltas.Snapshot:
         status = {str(r["Variable_name"]).lower(): r["Value"]
                   for r in mysql_session.fetch(conn, "server_state")}
-        rows = mysql_session.fetch(conn, "digests", counters=facts.counter_list)
-        entries: dict[DigestKey, mysql_deltas.DigestEntry] = {}
-        overflow = 0
-        for row in rows:
-            counters = {c: float(row[c] or 0) for c in mysql_deltas.COUNTERS if c in row}
-            if row["digest"] is None:
-                overflow += int(counters.get("COUNT_STAR", 0))
-                continue
-            key = DigestKey(row["schema_name"], str(row["digest"]))
-            entries[key] = mysql_deltas.DigestEntry(row["first_seen"], counters)
+        # Thousands of rows of ~20 counters: packed into one text column by the server and
+        # parsed by numpy's loadtxt, they cost a fraction of the driver converting each column.
+        rows = mysql_session.fetch_tuples(conn, "digests", counters=facts.packed_counters)[1]
+        try:
+            values = mysql_deltas.unpack(rows, 3, len(facts.counter_names))
+        except ValueError as exc:
+            raise CollectorError(self.target.name, f"unreadable digest counters: {exc}") from None
+        digested = [i for i, r in enumerate(rows) if r[1] is not None]
+        lumped = [i for i, r in enumerate(rows) if r[1] is None]  # the DIGEST IS NULL row
+        overflow = int(values[lumped, facts.counter_names.index("COUNT_STAR")].sum())
+        keys = [DigestKey(rows[i][0], str(rows[i][1])) for i in digested]
+        counters = Counters(keys, facts.counter_names, values[digested])
         return mysql_deltas.Snapshot(
             at=now, uptime_s=_int(status.get("uptime")),
             digest_lost=_int(status.get("performance_schema_digest_lost")),
-            entries=entries, overflow_calls=overflow,
+            counters=counters, first_seen=[rows[i][2] for i in digested], overflow_calls=overflow,
         )
 
     def _learn_own_digests(
@@ -169,7 +177,7 @@ class MysqlCollector:
         self, conn: Connection, snapshot: mysql_deltas.Snapshot
     ) -> list[StatementText]:
         """DIGEST_TEXT of digests not seen before, in batches."""
-        new = sorted((k for k in snapshot.entries if k not in self._texts and self._in_scope(k)),
+        new = sorted((k for k in snapshot.keys if k not in self._texts and self._in_scope(k)),
                      key=lambda k: (k.schema or "", k.digest))
         found: dict[DigestKey, str] = {}
         for i in range(0, len(new), TEXT_BATCH):
@@ -204,8 +212,9 @@ class MysqlCollector:
         self._queue.request(DigestKey(r.database or None, r.query_id) for r in requests
                             if r.target == self.target.name)
         self._queue.forget(k for k in self._queue.pending()
-                           if not self._watched(k) or k not in snapshot.entries)
-        weight = {k: e.counters.get("SUM_TIMER_WAIT", 0.0) for k, e in snapshot.entries.items()}
+                           if not self._watched(k) or k not in snapshot.counters.index)
+        weight = dict(zip(snapshot.keys, snapshot.counters.column("SUM_TIMER_WAIT").tolist(),
+                          strict=True))
         captured = []
         for key in self._queue.choose(now, weight):
             self._queue.attempted(key, now)
@@ -302,7 +311,7 @@ class MysqlCollector:
                 "were counted without a digest; raise performance_schema_digests_size (restart)")
         return CollectorHealth(
             target=self.target.name, at=now,
-            entries=len(snapshot.entries) + (1 if snapshot.overflow_calls else 0),
+            entries=len(snapshot.keys) + (1 if snapshot.overflow_calls else 0),
             max_entries=facts.digests_size, evicted=lost, reset=result.reset,
             restarted=result.restarted, first_poll=result.first_poll,
             missed_polls=self._missed_polls(now), warnings=tuple(warnings),

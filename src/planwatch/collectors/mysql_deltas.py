@@ -5,15 +5,21 @@ is never evicted on its own: once `performance_schema_digests_size` is reached n
 are lumped into the `DIGEST IS NULL` row instead. So a row that vanishes, a counter that goes
 down or a `FIRST_SEEN` that changes all mean the table was truncated (or the server restarted,
 which also shows as `Uptime` going down): the whole interval yields no samples, like a PG reset.
+The arithmetic is column-wise (`pg_counters.Counters`): thousands of digests with ~20 counters
+each cost a fraction of one dict per digest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import numpy as np
+
+from planwatch.collectors import pg_counters
+from planwatch.collectors.pg_counters import Counters
 from planwatch.model.samples import QueryRef, QuerySample
 
 PICOSECONDS_PER_MS = 1e9
@@ -44,22 +50,41 @@ class DigestKey(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class DigestEntry:
-    first_seen: datetime | None
+    """One digest row as a mapping (tests and small callers; polls build `Snapshot`s directly).
+    `first_seen` is only compared for equality: a datetime, or FIRST_SEEN as text."""
+
+    first_seen: object
     counters: Mapping[str, float]
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """All digest rows at one moment; `first_seen[i]` belongs to `counters.keys[i]`."""
+
     at: datetime
     uptime_s: int | None
     digest_lost: int | None  # status Performance_schema_digest_lost
-    entries: Mapping[DigestKey, DigestEntry]
+    counters: Counters[DigestKey]
+    first_seen: Sequence[object]  # FIRST_SEEN per row (None: unknown)
     overflow_calls: int = 0  # COUNT_STAR of the DIGEST IS NULL row(s)
+
+    @classmethod
+    def from_entries(
+        cls, at: datetime, uptime_s: int | None, digest_lost: int | None,
+        entries: Mapping[DigestKey, DigestEntry], overflow_calls: int = 0,
+    ) -> Snapshot:
+        counters = Counters.from_mappings(list(entries), [e.counters for e in entries.values()])
+        return cls(at, uptime_s, digest_lost, counters,
+                   [e.first_seen for e in entries.values()], overflow_calls)
+
+    @property
+    def keys(self) -> Sequence[DigestKey]:
+        return self.counters.keys
 
 
 @dataclass(frozen=True, slots=True)
 class DeltaResult:
-    deltas: Mapping[DigestKey, Mapping[str, float]]  # calls > 0 only
+    counters: Counters[DigestKey]  # digests with calls > 0 only
     baseline: Snapshot
     first_poll: bool = False
     reset: bool = False  # the digest table was truncated
@@ -67,69 +92,97 @@ class DeltaResult:
     lost_growth: int = 0  # statements not digested since the previous poll
     overflow_growth: int = 0
 
+    @property
+    def deltas(self) -> dict[DigestKey, dict[str, float]]:
+        """{digest: {counter: delta}}, counters whose delta is 0 left out."""
+        return self.counters.mappings()
+
+
+def unpack(rows: Sequence[Sequence[Any]], column: int, width: int) -> Any:
+    """The comma-separated counters in `rows[i][column]` as a float64 array (len(rows), width).
+
+    Raises ValueError when a row does not hold exactly `width` numbers.
+    """
+    if not rows:
+        return np.zeros((0, width))
+    values = np.loadtxt([r[column] for r in rows], delimiter=",", dtype=np.float64, ndmin=2)
+    if values.shape != (len(rows), width):
+        raise ValueError(f"expected {width} counters per digest row, got {values.shape[1]}")
+    return values
+
 
 def compute(prev: Snapshot | None, cur: Snapshot) -> DeltaResult:
     """Deltas of `cur` against `prev`; nothing at all on the first poll, a reset or a restart."""
     if prev is None:
-        return DeltaResult({}, cur, first_poll=True)
-    restarted = _went_down(prev.uptime_s, cur.uptime_s)
+        return DeltaResult(_empty(), cur, first_poll=True)
     lost = max(0, (cur.digest_lost or 0) - (prev.digest_lost or 0))
     overflow = cur.overflow_calls - prev.overflow_calls
-    if restarted:
-        return DeltaResult({}, cur, restarted=True, lost_growth=cur.digest_lost or 0,
+    if _went_down(prev.uptime_s, cur.uptime_s):
+        return DeltaResult(_empty(), cur, restarted=True, lost_growth=cur.digest_lost or 0,
                            overflow_growth=cur.overflow_calls)
-    deltas: dict[DigestKey, dict[str, float]] = {}
-    reset = overflow < 0 or any(key not in cur.entries for key in prev.entries)
-    for key, entry in () if reset else cur.entries.items():
-        delta = _entry_delta(prev.entries.get(key), entry)
-        if delta is None:
-            reset = True
-            break
-        if delta.get("COUNT_STAR", 0) > 0:
-            deltas[key] = delta
-    if reset:
-        return DeltaResult({}, cur, reset=True, lost_growth=lost,
+    delta = None if overflow < 0 else _delta(prev, cur)
+    if delta is None:
+        return DeltaResult(_empty(), cur, reset=True, lost_growth=lost,
                            overflow_growth=max(0, cur.overflow_calls))
-    return DeltaResult(deltas, cur, lost_growth=lost, overflow_growth=overflow)
+    calls = delta.column("COUNT_STAR")
+    moved = delta if bool((calls > 0).all()) else delta.take(np.flatnonzero(calls > 0).tolist())
+    return DeltaResult(moved, cur, lost_growth=lost, overflow_growth=overflow)
 
 
-def _entry_delta(before: DigestEntry | None, entry: DigestEntry) -> dict[str, float] | None:
-    """current - previous (all of it for a new digest); None when the row was re-created."""
-    if before is None:
-        return dict(entry.counters)
-    if before.first_seen is not None and before.first_seen != entry.first_seen:
+def _delta(prev: Snapshot, cur: Snapshot) -> Counters[DigestKey] | None:
+    """current - previous per digest (all of it for a new digest); None when any row vanished,
+    went down or was re-created (another FIRST_SEEN): the table was truncated."""
+    now, before = cur.counters, prev.counters
+    if any(key not in now.index for key in before.keys):
         return None
-    delta = {name: value - before.counters.get(name, 0) for name, value in entry.counters.items()}
-    return None if any(value < 0 for value in delta.values()) else delta
+    pos = np.fromiter((before.index.get(k, -1) for k in now.keys), dtype=np.int64,
+                      count=len(now.keys))
+    found = np.flatnonzero(pos >= 0)
+    seen_before, seen_now, at = prev.first_seen, cur.first_seen, pos.tolist()
+    for i in found.tolist():
+        was = seen_before[at[i]]
+        if was is not None and was != seen_now[i]:
+            return None
+    values = now.values.copy()
+    values[found] -= before.aligned(now.names)[pos[found]]
+    if (values < 0).any():
+        return None
+    return Counters(now.keys, now.names, values, now.integers)
+
+
+def _empty() -> Counters[DigestKey]:
+    return Counters([], (), np.zeros((0, 0)))
 
 
 def _went_down(before: int | None, after: int | None) -> bool:
     return before is not None and after is not None and after < before
 
 
-def to_sample(
-    ref: QueryRef,
-    counters: Mapping[str, float],
+def to_samples(
+    refs: Sequence[QueryRef],
+    deltas: Counters[DigestKey],
     start: datetime,
     end: datetime,
-    plan_hash: str | None = None,
-) -> QuerySample:
-    """One interval's QuerySample; timers in ms, other non-zero counters in `extras`."""
-    extras: dict[str, Any] = {}
-    for name, value in sorted(counters.items()):
-        if name in MAIN or not value:
-            continue
-        if name in TIMERS:
-            extras[TIMERS[name]] = value / PICOSECONDS_PER_MS
-        else:
-            extras[name.removeprefix("SUM_").lower()] = int(value)
-    return QuerySample(
-        ref=ref,
-        interval_start=start,
-        interval_end=end,
-        calls=int(counters.get("COUNT_STAR", 0)),
-        total_ms=counters.get("SUM_TIMER_WAIT", 0) / PICOSECONDS_PER_MS,
-        rows=int(counters.get("SUM_ROWS_SENT", 0) + counters.get("SUM_ROWS_AFFECTED", 0)),
-        plan_hash=plan_hash,
-        extras=extras,
-    )
+    plan_hashes: Sequence[str | None],
+) -> list[QuerySample]:
+    """One QuerySample per delta row: timers in ms, other non-zero counters in `extras`."""
+    return pg_counters.to_samples(refs, _sample_columns(deltas), start, end, plan_hashes)
+
+
+def _sample_columns(deltas: Counters[DigestKey]) -> Counters[DigestKey]:
+    """The digest counters renamed and scaled to what `pg_counters.to_samples` reads:
+    calls, total_exec_time (ms) and rows (sent + affected), extras under sample names."""
+    columns: dict[str, Any] = {
+        "calls": deltas.column("COUNT_STAR"),
+        "total_exec_time": deltas.column("SUM_TIMER_WAIT") / PICOSECONDS_PER_MS,
+        "rows": deltas.column("SUM_ROWS_SENT") + deltas.column("SUM_ROWS_AFFECTED"),
+    }
+    for name in deltas.names:
+        if name in TIMERS and name not in MAIN:
+            columns[TIMERS[name]] = deltas.column(name) / PICOSECONDS_PER_MS
+        elif name not in MAIN:
+            columns[name.removeprefix("SUM_").lower()] = deltas.column(name)
+    values = np.column_stack(list(columns.values())) if len(deltas.keys) else np.zeros(
+        (0, len(columns)))
+    fractional = {"total_exec_time", *TIMERS.values()}
+    return Counters(deltas.keys, tuple(columns), values, frozenset(columns) - fractional)

@@ -105,11 +105,16 @@ class SessionFacts:
     digests_size: int | None
     thread_id: int | None
     columns: frozenset[str]  # columns of events_statements_summary_by_digest
-    counter_list: str  # the COUNTERS this server has, comma-separated
+    counter_names: tuple[str, ...]  # the COUNTERS this server has, in `packed_counters` order
 
     @property
     def has_sample_text(self) -> bool:
         return "QUERY_SAMPLE_TEXT" in self.columns
+
+    @property
+    def packed_counters(self) -> str:
+        """The counters as `CONCAT_WS` arguments (NULL counts 0, so positions never shift)."""
+        return ", ".join(f"COALESCE({c}, 0)" for c in self.counter_names)
 
 
 def query(name: str) -> str:
@@ -118,12 +123,25 @@ def query(name: str) -> str:
 
 def fetch(conn: Connection, name: str, args: Any = None, **parts: str) -> list[dict[str, Any]]:
     """Rows of a named statement; `parts` fill `{placeholders}` we built ourselves."""
+    with conn.cursor() as cur:
+        cur.execute(_statement(name, parts), args)
+        return list(cur.fetchall())
+
+
+def fetch_tuples(
+    conn: Connection, name: str, args: Any = None, **parts: str
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and plain-tuple rows of a named statement (for large results)."""
+    with conn.cursor(pymysql.cursors.Cursor) as cur:
+        cur.execute(_statement(name, parts), args)
+        return [str(d[0]) for d in cur.description or ()], list(cur.fetchall())
+
+
+def _statement(name: str, parts: Mapping[str, str]) -> str:
     text = query(name)
     for key, value in parts.items():
         text = text.replace("{" + key + "}", value)
-    with conn.cursor() as cur:
-        cur.execute(text, args)
-        return list(cur.fetchall())
+    return text
 
 
 def prepare(conn: Connection, target: TargetSettings) -> SessionFacts:
@@ -140,12 +158,12 @@ def prepare(conn: Connection, target: TargetSettings) -> SessionFacts:
         fetch(conn, "timeout_mysql", (int(timeout_s * 1000),))
     columns = frozenset(str(r["name"]).upper() for r in fetch(conn, "digest_columns"))
     thread = fetch(conn, "own_thread")
-    counters = ", ".join(c for c in mysql_deltas.COUNTERS if c in columns)
+    counters = tuple(c for c in mysql_deltas.COUNTERS if c in columns)
     return SessionFacts(
         version=str(facts["version"]), mariadb=mariadb, account=str(facts["account"]),
         digests_size=_positive(facts["digests_size"]),
         thread_id=int(thread[0]["thread_id"]) if thread else None, columns=columns,
-        counter_list=counters,
+        counter_names=counters,
     )
 
 

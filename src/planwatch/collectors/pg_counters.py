@@ -124,13 +124,14 @@ def _extras(deltas: Counters[Any]) -> dict[int, dict[str, Any]]:
     columns = sorted((n, j) for j, n in enumerate(deltas.names) if n not in MAIN_COUNTERS)
     if not columns:
         return {}
+    names = ["plan_ms" if n == "total_plan_time" else n for n, _ in columns]
+    integer = [n in deltas.integers for n, _ in columns]
     sub = deltas.values[:, [j for _, j in columns]]
+    rows, cols = np.nonzero(sub)  # row by row, columns in order: only what is there
     out: dict[int, dict[str, Any]] = {}
-    for i in np.flatnonzero((sub != 0).any(axis=1)).tolist():
-        row: dict[str, Any] = {}
-        for (name, _), value in zip(columns, sub[i].tolist(), strict=True):
-            if value:
-                key = "plan_ms" if name == "total_plan_time" else name
-                row[key] = int(value) if name in deltas.integers else float(value)
-        out[i] = row
+    for i, j, value in zip(rows.tolist(), cols.tolist(), sub[rows, cols].tolist(), strict=True):
+        row = out.get(i)
+        if row is None:
+            row = out[i] = {}
+        row[names[j]] = int(value) if integer[j] else value
     return out

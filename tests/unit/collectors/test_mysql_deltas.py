@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from planwatch.collectors import mysql_deltas
 from planwatch.collectors.mysql_deltas import DigestEntry, DigestKey, Snapshot
+from planwatch.collectors.pg_counters import Counters
 from planwatch.model.samples import QueryRef
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -20,8 +23,8 @@ def entry(calls: int, ps: float = 0.0, first_seen: datetime = SEEN, **more: floa
 
 def snap(minutes: int, entries: dict[DigestKey, DigestEntry], uptime: int = 1000,
          lost: int = 0, overflow: int = 0) -> Snapshot:
-    return Snapshot(T0 + timedelta(minutes=minutes), uptime + minutes * 60, lost, entries,
-                    overflow)
+    return Snapshot.from_entries(T0 + timedelta(minutes=minutes), uptime + minutes * 60, lost,
+                                 entries, overflow)
 
 
 def test_first_poll_has_no_deltas() -> None:
@@ -79,6 +82,40 @@ def test_sample_units_and_extras() -> None:
     counters = {"COUNT_STAR": 4, "SUM_TIMER_WAIT": 2.5e9, "SUM_LOCK_TIME": 1e8,
                 "SUM_ROWS_SENT": 7, "SUM_ROWS_AFFECTED": 1, "SUM_ROWS_EXAMINED": 400,
                 "SUM_NO_INDEX_USED": 4, "SUM_ERRORS": 0, "SUM_CPU_TIME": 2e9}
-    s = mysql_deltas.to_sample(ref, counters, T0, T0 + timedelta(minutes=5), "p1")
+    deltas = Counters.from_mappings([A], [counters])
+    [s] = mysql_deltas.to_samples([ref], deltas, T0, T0 + timedelta(minutes=5), ["p1"])
     assert (s.calls, s.total_ms, s.rows, s.plan_hash) == (4, 2.5, 8, "p1")
     assert s.extras == {"lock_ms": 0.1, "rows_examined": 400, "no_index_used": 4, "cpu_ms": 2.0}
+    assert isinstance(s.calls, int) and isinstance(s.extras["rows_examined"], int)
+
+
+def test_samples_per_row_from_a_computed_delta() -> None:
+    """Rows keep their own counters: extras only where non-zero, idle digests left out."""
+    prev = snap(0, {A: entry(5, 5e9), B: entry(1, 1e9)})
+    cur = snap(5, {A: entry(8, 11e9, SUM_ROWS_SENT=3), B: entry(1, 1e9),
+                   DigestKey("shop", "c" * 32): entry(2, 4e9, SUM_ERRORS=1)})
+    result = mysql_deltas.compute(prev, cur)
+    refs = [QueryRef("m", k.schema or "", k.digest, "") for k in result.counters.keys]
+    samples = mysql_deltas.to_samples(refs, result.counters, T0, T0, [None, None])
+    by_digest = {s.ref.query_id[0]: s for s in samples}
+    assert set(by_digest) == {"a", "c"}
+    assert (by_digest["a"].calls, by_digest["a"].total_ms, by_digest["a"].rows) == (3, 6.0, 3)
+    assert by_digest["a"].extras == {} and by_digest["c"].extras == {"errors": 1}
+
+
+def test_no_samples_from_nothing() -> None:
+    result = mysql_deltas.compute(snap(0, {}), snap(5, {}))
+    assert mysql_deltas.to_samples([], result.counters, T0, T0, []) == []
+
+
+def test_unpack_packed_counters() -> None:
+    rows = [("shop", "a", "t", "3,18446744073709551615,0"), (None, None, None, "1,2,3")]
+    values = mysql_deltas.unpack(rows, 3, 3)
+    assert values.shape == (2, 3) and values[0, 1] == 2.0**64 and values[1].tolist() == [1, 2, 3]
+    assert mysql_deltas.unpack([], 3, 3).shape == (0, 3)
+
+
+@pytest.mark.parametrize("packed", ["1,2", "1,2,3,4", "1,x,3", "1,,3"])
+def test_unpack_refuses_rows_of_the_wrong_shape(packed: str) -> None:
+    with pytest.raises(ValueError):
+        mysql_deltas.unpack([("s", "d", "t", "1,2,3"), ("s", "e", "t", packed)], 3, 3)

@@ -37,7 +37,8 @@ SET SESSION max_statement_time = %s;
 SHOW GLOBAL STATUS WHERE Variable_name IN ('Uptime', 'Performance_schema_digest_lost');
 
 -- name: digests
-SELECT SCHEMA_NAME AS schema_name, DIGEST AS digest, FIRST_SEEN AS first_seen, {counters}
+SELECT SCHEMA_NAME AS schema_name, DIGEST AS digest, CAST(FIRST_SEEN AS CHAR) AS first_seen,
+       CONCAT_WS(',', {counters}) AS counters
   FROM performance_schema.events_statements_summary_by_digest;
 
 -- name: digest_texts
