@@ -84,17 +84,16 @@ def route(
     Returns the number of outbox rows written; rows that already existed are skipped (when
     the driver cannot tell how many, all rows count).
     """
-    rows = [_delivery_row(d, now) for d in deliveries]
     inserted = 0
     with st.begin() as conn:
-        if rows:
+        if deliveries:
             stmt = _sql.insert(conn, o).on_conflict_do_nothing(
                 index_elements=["event_id", "channel"]
             )
             # No RETURNING: psycopg then pipelines one short prepared statement, much
             # cheaper than multi-row VALUES it would have to parse each time.
-            for chunk in _sql.chunks(rows, 5000):
-                done = conn.execute(stmt, list(chunk)).rowcount
+            for chunk in _sql.chunks(deliveries, 5000):
+                done = _sql.execute_columns(conn, stmt, o, _delivery_columns(chunk, now))
                 inserted += done if done >= 0 else len(chunk)
         if notes:
             conn.execute(sa.insert(ev), [_note_row(n, now) for n in notes])
@@ -219,11 +218,14 @@ def _from_db(value: Any) -> datetime | None:
     return from_db(value)
 
 
-def _delivery_row(d: Delivery, now: datetime) -> dict[str, Any]:
+def _delivery_columns(ds: Sequence[Delivery], now: datetime) -> dict[str, list[Any]]:
+    """New pending outbox rows, column-wise (deliveries of one event share its payload)."""
+    n = len(ds)
     return {
-        "alert_id": d.alert_id, "event_id": d.event_id, "channel": d.channel,
-        "status": PENDING, "payload": d.payload, "attempts": 0, "next_attempt_at": now,
-        "last_error": None, "created_at": now, "sent_at": None,
+        "alert_id": [d.alert_id for d in ds], "event_id": [d.event_id for d in ds],
+        "channel": [d.channel for d in ds], "status": [PENDING] * n,
+        "payload": [d.payload for d in ds], "attempts": [0] * n, "next_attempt_at": [now] * n,
+        "last_error": [None] * n, "created_at": [now] * n, "sent_at": [None] * n,
     }
 
 

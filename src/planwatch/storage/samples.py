@@ -78,43 +78,13 @@ def _ordered(pks: list[int], samples: Sequence[QuerySample]) -> list[list[Any]]:
 
 def _upsert(conn: sa.Connection, columns: list[list[Any]]) -> None:
     """INSERT .. ON CONFLICT (query_pk, interval_start) DO UPDATE for every row, in one
-    executemany.
-
-    A collection writes thousands of rows per poll, and SQLAlchemy's per-row, per-column
-    parameter processing cost several times the database's own work. So the statement is
-    compiled by SQLAlchemy as usual, the column types' own bind processors are applied
-    column-wise (a batch has one or two distinct interval times, converted once each) and the
-    rows go to the driver's executemany unchanged.
-    """
+    executemany (a collection writes thousands of rows per poll)."""
     stmt = _sql.insert(conn, s)
     stmt = stmt.on_conflict_do_update(
         index_elements=["query_pk", "interval_start"],
         set_={c: stmt.excluded[c] for c in _VALUE_COLUMNS},
     )
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(_COLUMNS))
-    values = _bind_columns(conn.dialect, columns)
-    if compiled.positional:
-        order = [_COLUMNS.index(name) for name in compiled.positiontup or ()]
-        params: list[Any] = list(zip(*(values[i] for i in order), strict=True))
-    else:
-        params = [dict(zip(_COLUMNS, row, strict=True)) for row in zip(*values, strict=True)]
-    conn.exec_driver_sql(compiled.string, params)
-
-
-def _bind_columns(dialect: sa.Dialect, columns: list[list[Any]]) -> list[list[Any]]:
-    """Each column converted by its column type's bind processor."""
-    out = list(columns)
-    for i, name in enumerate(_COLUMNS):
-        col_type = s.c[name].type
-        process = col_type.dialect_impl(dialect).bind_processor(dialect)
-        if process is None:
-            continue
-        if isinstance(col_type, UTCDateTime):
-            once = {value: process(value) for value in set(columns[i])}
-            out[i] = [once[value] for value in columns[i]]
-        else:
-            out[i] = [process(value) for value in columns[i]]
-    return out
+    _sql.execute_columns(conn, stmt, s, dict(zip(_COLUMNS, columns, strict=True)))
 
 
 def window(st: Storage, target: str, since: datetime, until: datetime) -> list[QuerySample]:
