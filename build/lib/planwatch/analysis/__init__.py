@@ -1,1 +1,0 @@
-"""Pure analysis: plain data in, findings out; no I/O, no clock."""

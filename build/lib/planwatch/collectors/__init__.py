@@ -1,1 +1,0 @@
-"""Collectors: one per engine, read-only, turning engine statistics into interval samples."""

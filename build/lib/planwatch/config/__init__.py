@@ -1,1 +1,0 @@
-"""Configuration: pydantic schema (schema.py) -> loader (YAML, env, secrets) -> frozen settings."""

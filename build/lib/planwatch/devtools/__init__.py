@@ -1,1 +1,0 @@
-"""Throwaway database servers for the demo, the tests and the benchmarks."""

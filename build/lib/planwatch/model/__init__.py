@@ -1,1 +1,0 @@
-"""Frozen dataclasses and enums shared by every layer; no behaviour beyond derived values."""
