@@ -137,27 +137,21 @@ class DeltaResult:
         return self.counters.mappings()
 
 
-def _empty() -> Counters[QueryId]:
-    return Counters([], (), np.zeros((0, 0)))
-
-
 def compute(prev: Snapshot | None, cur: Snapshot) -> DeltaResult:
     """Deltas of `cur` against `prev`, following the rules in the module docstring."""
     if prev is None:
-        return DeltaResult(_empty(), baseline=cur, first_poll=True)
+        return DeltaResult(Counters.empty(), baseline=cur, first_poll=True)
     restarted = _changed(prev.server.started, cur.server.started)
     reset = _changed(prev.server.stats_reset, cur.server.stats_reset)
     growth = max(0, (cur.server.dealloc or 0) - (prev.server.dealloc or 0))
     now, before = cur.counters, prev.counters
     gone = [k for k in before.keys if k not in now.index]
     if restarted or reset:
-        return DeltaResult(_empty(), cur.with_vanished({}), reset=reset, restarted=restarted,
-                           evicted=len(gone), dealloc_growth=growth)
+        return DeltaResult(Counters.empty(), cur.with_vanished({}), reset=reset,
+                           restarted=restarted, evicted=len(gone), dealloc_growth=growth)
     n = len(now.keys)
-    pos = np.fromiter((before.index.get(k, -1) for k in now.keys), dtype=np.int64, count=n)
+    delta, pos = now.minus(before)
     found = pos >= 0
-    delta = now.values.copy()
-    delta[found] -= before.aligned(now.names)[pos[found]]
     skip = found & (delta < 0).any(axis=1)  # counters went down: re-created
     for i in np.flatnonzero(~found).tolist():  # new to us
         since = cur.stats_since(i)

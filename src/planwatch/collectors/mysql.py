@@ -148,7 +148,7 @@ class MysqlCollector:
                   for r in mysql_session.fetch(conn, "server_state")}
         # Thousands of rows of ~20 counters: packed into one text column by the server and
         # parsed by numpy's loadtxt, they cost a fraction of the driver converting each column.
-        rows = mysql_session.fetch_tuples(conn, "digests", counters=facts.packed_counters)[1]
+        rows = mysql_session.fetch_tuples(conn, "digests", counters=facts.packed_counters)
         try:
             values = mysql_deltas.unpack(rows, 3, len(facts.counter_names))
         except ValueError as exc:

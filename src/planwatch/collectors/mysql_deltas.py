@@ -114,15 +114,15 @@ def unpack(rows: Sequence[Sequence[Any]], column: int, width: int) -> Any:
 def compute(prev: Snapshot | None, cur: Snapshot) -> DeltaResult:
     """Deltas of `cur` against `prev`; nothing at all on the first poll, a reset or a restart."""
     if prev is None:
-        return DeltaResult(_empty(), cur, first_poll=True)
+        return DeltaResult(Counters.empty(), cur, first_poll=True)
     lost = max(0, (cur.digest_lost or 0) - (prev.digest_lost or 0))
     overflow = cur.overflow_calls - prev.overflow_calls
     if _went_down(prev.uptime_s, cur.uptime_s):
-        return DeltaResult(_empty(), cur, restarted=True, lost_growth=cur.digest_lost or 0,
+        return DeltaResult(Counters.empty(), cur, restarted=True, lost_growth=cur.digest_lost or 0,
                            overflow_growth=cur.overflow_calls)
     delta = None if overflow < 0 else _delta(prev, cur)
     if delta is None:
-        return DeltaResult(_empty(), cur, reset=True, lost_growth=lost,
+        return DeltaResult(Counters.empty(), cur, reset=True, lost_growth=lost,
                            overflow_growth=max(0, cur.overflow_calls))
     calls = delta.column("COUNT_STAR")
     moved = delta if bool((calls > 0).all()) else delta.take(np.flatnonzero(calls > 0).tolist())
@@ -135,23 +135,15 @@ def _delta(prev: Snapshot, cur: Snapshot) -> Counters[DigestKey] | None:
     now, before = cur.counters, prev.counters
     if any(key not in now.index for key in before.keys):
         return None
-    pos = np.fromiter((before.index.get(k, -1) for k in now.keys), dtype=np.int64,
-                      count=len(now.keys))
-    found = np.flatnonzero(pos >= 0)
+    values, pos = now.minus(before)
+    if (values < 0).any():
+        return None
     seen_before, seen_now, at = prev.first_seen, cur.first_seen, pos.tolist()
-    for i in found.tolist():
+    for i in np.flatnonzero(pos >= 0).tolist():
         was = seen_before[at[i]]
         if was is not None and was != seen_now[i]:
             return None
-    values = now.values.copy()
-    values[found] -= before.aligned(now.names)[pos[found]]
-    if (values < 0).any():
-        return None
     return Counters(now.keys, now.names, values, now.integers)
-
-
-def _empty() -> Counters[DigestKey]:
-    return Counters([], (), np.zeros((0, 0)))
 
 
 def _went_down(before: int | None, after: int | None) -> bool:

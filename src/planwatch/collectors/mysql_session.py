@@ -130,11 +130,11 @@ def fetch(conn: Connection, name: str, args: Any = None, **parts: str) -> list[d
 
 def fetch_tuples(
     conn: Connection, name: str, args: Any = None, **parts: str
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and plain-tuple rows of a named statement (for large results)."""
+) -> list[tuple[Any, ...]]:
+    """Plain-tuple rows of a named statement (large results: no dict per row)."""
     with conn.cursor(pymysql.cursors.Cursor) as cur:
         cur.execute(_statement(name, parts), args)
-        return [str(d[0]) for d in cur.description or ()], list(cur.fetchall())
+        return list(cur.fetchall())
 
 
 def _statement(name: str, parts: Mapping[str, str]) -> str:

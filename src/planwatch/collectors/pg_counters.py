@@ -60,6 +60,20 @@ class Counters(Generic[K]):
         rows = [[c.get(n, 0) for n in names] for c in counters]
         return cls.from_rows(keys, list(names), rows, integers)
 
+    @classmethod
+    def empty(cls) -> Counters[K]:
+        return cls([], (), np.zeros((0, 0)))
+
+    def minus(self, before: Counters[K]) -> tuple[Any, Any]:
+        """These rows less `before`'s rows of the same key (a key new to `before` stays whole),
+        and each row's position in `before` (-1: new)."""
+        pos = np.fromiter((before.index.get(k, -1) for k in self.keys), dtype=np.int64,
+                          count=len(self.keys))
+        found = pos >= 0
+        delta = self.values.copy()
+        delta[found] -= before.aligned(self.names)[pos[found]]
+        return delta, pos
+
     def column(self, name: str) -> Any:
         """One counter for every row (zeros when the column does not exist)."""
         if name in self.names:

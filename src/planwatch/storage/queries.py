@@ -119,8 +119,8 @@ def _all_known(
     ids = []
     for k, ref, at in zip(keys, refs, seen_at, strict=True):
         c = known.get(k)
-        renamed = ref.fingerprint and ref.fingerprint != c[1] if c else False
-        if c is None or renamed or at - c[2] >= LAST_SEEN_GRAIN:
+        if (c is None or at - c[2] >= LAST_SEEN_GRAIN
+                or (ref.fingerprint and ref.fingerprint != c[1])):
             return None
         ids.append(c[0])
     return ids
