@@ -1,8 +1,9 @@
-"""Where the shared real-plan fixtures live (`shared/fixtures` beside the repository)."""
+"""Where the real-plan fixtures live: `tests/fixtures/plans`, a byte-for-byte copy of the
+team's `shared/fixtures` (sources and licences in its SOURCES.md), so a clone is self-contained."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = LOCAL_FIXTURES / "plans"

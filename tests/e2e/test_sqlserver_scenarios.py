@@ -5,7 +5,7 @@ SQL Server cannot run here, so the one class that talks to it (`PymssqlSource`) 
 documented column types and units (times in µs, I/O in 8 KB pages, hashes as binary(8) bytes,
 interval bounds as aware datetimes), honouring the statement's own `since`/`until` bounds. The
 plans are the real showplan files `hqp_clustered_index_seek` / `hqp_clustered_index_scan` in
-`shared/fixtures/mssql/`. Everything else is real: the collector, the collection, baseline and
+`tests/fixtures/plans/mssql/`. Everything else is real: the collector, the collection, baseline and
 analysis jobs, SQLite storage and the alert lifecycle.
 
 Timeline (one-minute Query Store intervals, all closed and in the past): query 7 runs on plan 70

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from planwatch.analysis import plandiff
 from planwatch.model.plans import PlanChange, PlanNode
+from shared_fixtures import FIXTURES as PLAN_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "postgres"
+FIXTURES = PLAN_FIXTURES / "postgres"
 
 
 def scan(op: str, rel: str, index: str | None = None, *flags: str) -> PlanNode:

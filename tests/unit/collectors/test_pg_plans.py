@@ -1,4 +1,4 @@
-"""EXPLAIN JSON → PlanNode and shape hashes, on the real plans in shared/fixtures/postgres."""
+"""EXPLAIN JSON → PlanNode and shape hashes, on the real plans in tests/fixtures/plans/postgres."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Showplan XML parsing and hashing over every SQL Server fixture in shared/fixtures/mssql."""
+"""Showplan XML parsing and hashing over every SQL Server fixture in tests/fixtures/plans/mssql."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 SQL Server cannot run on this machine, so — here and only here — the one class that talks to
 the server (`sqlserver_source.PymssqlSource`) is replaced by `Replay`, which returns the rows
 recorded in `tests/fixtures/sqlserver/*.json` (built by hand from the documented column names,
-types and units; plans are the real showplan files in `shared/fixtures/mssql/`). A statement
+types and units; plans are the real showplan files in `tests/fixtures/plans/mssql/`). A statement
 without a recorded response fails the test, so the recordings also pin down what is sent.
 Everything else — grouping, units, deltas, plan parsing, error messages — is the real code.
 """
