@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from planwatch.clock import utcnow
-from planwatch.model.findings import Hotspot
-from planwatch.model.samples import CollectorHealth, QueryRef
+from planwatch.model.samples import CollectorHealth
 
 
 @dataclass
@@ -44,9 +43,7 @@ class RuntimeState:
 
     targets: dict[str, TargetState] = field(default_factory=dict)
     counters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (metric, label) -> n
-    top_sets: dict[str, dict[str, set[QueryRef]]] = field(default_factory=dict)
-    hotspots: dict[str, list[Hotspot]] = field(default_factory=dict)
-    baselines_built_at: dict[str, datetime] = field(default_factory=dict)
+    learning: dict[str, int] = field(default_factory=dict)  # per target: learning queries
     storage_ok: bool = True
     storage_error: str | None = None
     started_at: datetime = field(default_factory=utcnow)  # auto-resolve waits for uptime

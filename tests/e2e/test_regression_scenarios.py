@@ -84,10 +84,10 @@ class Driver:
             await self.app.scheduler.run_once("analysis")
         await asyncio.sleep(POLL_S)
 
-    async def baseline(self, polls: int = 8 + POLLS_PER_WINDOW + 2) -> None:
+    async def baseline(self, polls: int = 8 + 2) -> None:
+        """Learn as a fresh install does: collections and analyses, no forced rebuild."""
         for _ in range(polls):
-            await self.poll(analyze=False)
-        await self.app.scheduler.run_once("baseline_rebuild")
+            await self.poll()
 
     def regressions(self, status: str = "all") -> list[Alert]:
         found = alerts.list_alerts(self.app.storage, status=status, kind=AlertKind.REGRESSION.value)

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from planwatch.model.alerts import Alert, AlertKind, AlertStatus
-from planwatch.model.findings import HealthFinding, Hotspot, Regression, Severity
+from planwatch.model.findings import HealthFinding, HotspotShift, Regression, Severity
 from planwatch.model.samples import QueryRef
 
 
@@ -169,7 +169,7 @@ def hotspot_key(ref: QueryRef) -> str:
 
 def hotspots(
     active: Mapping[str, Alert],
-    spots: Iterable[Hotspot],
+    shifts: Iterable[HotspotShift],
     *,
     evaluated_targets: Iterable[str],
     texts: Mapping[QueryRef, str],
@@ -177,26 +177,26 @@ def hotspots(
     resolve_after_windows: int,
     now: datetime,
 ) -> list[Transition]:
-    """A query new to the top-N by share of database time opens a warning: it may be cheap per
-    call yet suddenly dominate the server. A query with an active regression alert is already
-    paged for (`regressed`: found regressing now); the hotspot resolves after it is out of the
-    top-N for enough windows."""
+    """A lasting shift of database time towards one query opens a warning: it may be cheap
+    per call yet now dominate the server (`analysis.hotspots.shifts`; rank shuffles never
+    alert). A query already paged for as a regression (`regressed`: regressing or suspect now,
+    or with an active regression alert) is left to that alert; the hotspot resolves after
+    the shift is gone for enough windows."""
     out: list[Transition] = []
     seen: set[str] = set()
     paged = set(regressed)
-    for h in spots:
-        if h.metric != "time" or h.ref in paged or regression_key(h.ref) in active:
+    for h in shifts:
+        if h.ref in paged or regression_key(h.ref) in active:
             continue
         key = hotspot_key(h.ref)
         seen.add(key)
-        title = (f"query {h.ref.query_id} is #{h.rank} by database time "
-                 f"({h.share:.0%} of the window)")
-        details = {"metric": h.metric, "share": round(h.share, 4), "rank": h.rank,
-                   "total_ms": round(h.value, 1)}
+        was = "a new query" if h.new_query else f"was {h.baseline_share:.0%}"
+        title = f"query {h.ref.query_id} takes {h.share:.0%} of the database time ({was})"
+        details = {"metric": "time", "share": round(h.share, 4),
+                   "baseline_share": round(h.baseline_share, 4), "new_query": h.new_query,
+                   "total_ms": round(h.total_ms, 1), "calls": h.calls}
         current = active.get(key)
         if current is None:
-            if not h.new_in_top:
-                continue
             alert = Alert(
                 id=None, dedup_key=key, kind=AlertKind.HOTSPOT, status=AlertStatus.OPEN,
                 severity=Severity.WARNING, target=h.ref.target, database=h.ref.database,
@@ -204,7 +204,7 @@ def hotspots(
                 query_text=texts.get(h.ref), opened_at=now, updated_at=now, evaluated_at=now,
                 details=details,
             )
-            out.append(Transition(Action.OPEN, alert, f"new in the top by time: {title}"))
+            out.append(Transition(Action.OPEN, alert, f"database time shifted: {title}"))
             continue
         alert = dataclasses.replace(current, title=title, details=details, updated_at=now,
                                     evaluated_at=now, normal_windows=0)

@@ -1,4 +1,5 @@
-"""Hotspots: the queries that dominate a target's time, I/O or calls in the window.
+"""Hotspots: the queries that dominate a target's time, I/O or calls in the window, and the
+lasting shifts in where the time goes (the only hotspots that alert).
 
 Per target and metric, the top `top_n` queries by value, kept only when their share of the
 target's total is >= `min_share`. Metrics:
@@ -7,29 +8,33 @@ target's total is >= `min_share`. Metrics:
   did no physical I/O at all in the window (everything cached), `io` falls back to logical
   I/O, blocks hit + read, so the buffer-heavy queries still show up;
 - `calls`: executions.
-A hotspot is `new_in_top` when `previous_top` has history for that metric and the query was
-not in it. A missing metric key means no history yet, so nothing is "new" on the first run.
+Rankings are for the dashboard and the daily summary: queries swap places in a top-N all
+the time, so a rank is never alerted on.
+
+`shifts` finds what deserves an alert: a query whose share of the target's database time in
+the window is >= `min_share`, >= `SHIFT_RATIO` times its share in the baseline period and
+`min_share` above it, with >= `min_calls` calls in the window (one long call is no lasting
+change); or a query new to the target (no usable baseline, first seen after the target had
+been watched for a while: `newcomers`) that takes >= `min_share` with >= `min_calls` calls.
+The alert lifecycle's pending period (`for`) makes it "stays heavy".
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from planwatch.analysis import baselines
 from planwatch.config.settings import HotspotSettings
-from planwatch.model.findings import Hotspot
+from planwatch.model.baselines import Baseline
+from planwatch.model.findings import Hotspot, HotspotShift
 from planwatch.model.samples import QueryRef, QuerySample
 
 METRICS = ("time", "io", "calls")
+SHIFT_RATIO = 3.0
 
 
-def find(
-    window: Sequence[QuerySample],
-    *,
-    previous_top: Mapping[str, set[QueryRef]],
-    settings: HotspotSettings,
-) -> list[Hotspot]:
+def find(window: Sequence[QuerySample], *, settings: HotspotSettings) -> list[Hotspot]:
     """Hotspots of every target in `window`, ordered by target, metric, rank."""
     by_target: dict[str, list[QuerySample]] = defaultdict(list)
     for s in baselines.usable(window):
@@ -38,16 +43,8 @@ def find(
     for target in sorted(by_target):
         totals = _totals(by_target[target])
         for metric in METRICS:
-            out += _top(totals[metric], metric, previous_top.get(metric), settings)
+            out += _top(totals[metric], metric, settings)
     return out
-
-
-def top_sets(hotspots: Iterable[Hotspot]) -> dict[str, set[QueryRef]]:
-    """The current top sets per metric, to pass as `previous_top` next time."""
-    sets: dict[str, set[QueryRef]] = {metric: set() for metric in METRICS}
-    for h in hotspots:
-        sets.setdefault(h.metric, set()).add(h.ref)
-    return sets
 
 
 def _totals(samples: list[QuerySample]) -> dict[str, dict[QueryRef, float]]:
@@ -63,19 +60,57 @@ def _totals(samples: list[QuerySample]) -> dict[str, dict[QueryRef, float]]:
     return totals
 
 
-def _top(
-    values: dict[QueryRef, float],
-    metric: str,
-    previous: set[QueryRef] | None,
-    settings: HotspotSettings,
-) -> list[Hotspot]:
+def _top(values: dict[QueryRef, float], metric: str, settings: HotspotSettings) -> list[Hotspot]:
     grand = sum(values.values())
     if grand <= 0:
         return []
     ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0].query_id))[: settings.top_n]
     return [
-        Hotspot(ref, metric, value / grand, rank, value,
-                new_in_top=previous is not None and ref not in previous)
+        Hotspot(ref, metric, value / grand, rank, value)
         for rank, (ref, value) in enumerate(ranked, start=1)
         if value / grand >= settings.min_share
     ]
+
+
+def shifts(
+    window: Sequence[QuerySample],
+    *,
+    known: Mapping[QueryRef, Baseline],
+    usable: Collection[QueryRef],
+    newcomers: Collection[QueryRef],
+    settings: HotspotSettings,
+    min_calls: int,
+) -> list[HotspotShift]:
+    """Lasting shifts of database time (module doc), heaviest first. `known` are the
+    baselines of the window's target(s), `usable` the queries whose baseline is usable."""
+    time: dict[QueryRef, float] = defaultdict(float)
+    calls: dict[QueryRef, int] = defaultdict(int)
+    for s in baselines.usable(window):
+        time[s.ref] += s.total_ms
+        calls[s.ref] += s.calls
+    before = _baseline_shares(known)
+    out = []
+    for target in sorted({ref.target for ref in time}):
+        grand = sum(v for ref, v in time.items() if ref.target == target)
+        for ref, ms in time.items():
+            if ref.target != target or grand <= 0 or calls[ref] < min_calls:
+                continue
+            share = ms / grand
+            if share < settings.min_share:
+                continue
+            if ref in usable:
+                was = before.get(ref, 0.0)
+                if share >= SHIFT_RATIO * was and share - was >= settings.min_share:
+                    out.append(HotspotShift(ref, share, was, ms, calls[ref]))
+            elif ref in newcomers:
+                out.append(HotspotShift(ref, share, 0.0, ms, calls[ref], new_query=True))
+    return sorted(out, key=lambda h: (-h.total_ms, h.ref.query_id))
+
+
+def _baseline_shares(known: Mapping[QueryRef, Baseline]) -> dict[QueryRef, float]:
+    """Each query's share of its target's database time over the baseline period."""
+    time = {ref: b.calls * b.mean_ms for ref, b in known.items()}
+    totals: dict[str, float] = defaultdict(float)
+    for ref, ms in time.items():
+        totals[ref.target] += ms
+    return {ref: ms / totals[ref.target] for ref, ms in time.items() if totals[ref.target] > 0}

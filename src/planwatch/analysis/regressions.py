@@ -45,12 +45,18 @@ NOT_SIGNIFICANT = "not_significant"
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """One analysis window's verdicts for a set of queries."""
+    """One analysis window's verdicts for a set of queries.
+
+    `suspects`: queries whose effect condition holds against a usable baseline, whatever the
+    evidence or impact — each needs a fresh plan capture before its verdict.
+    """
 
     regressions: list[Regression] = field(default_factory=list)
     normal: set[QueryRef] = field(default_factory=set)
     no_data: set[QueryRef] = field(default_factory=set)
     skipped: dict[QueryRef, str] = field(default_factory=dict)
+    suspects: set[QueryRef] = field(default_factory=set)
+    classified: dict[QueryRef, classify.Classification] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,14 @@ class _Verdict:
     regression: Regression | None = None
     normal: bool | None = None  # None: no calls in the window, or no baseline to compare to
     skipped: str | None = None
+    classification: classify.Classification | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    settings: RegressionSettings
+    plans: classify.PlanLookup | None
+    known: Mapping[QueryRef, classify.PlanEvidence]
 
 
 def detect(
@@ -66,11 +80,29 @@ def detect(
     settings: RegressionSettings,
     *,
     plans: classify.PlanLookup | None = None,
+    known: classify.PlanEvidence | None = None,
 ) -> Regression | None:
     """The regression of `recent` against `baseline`, or None."""
     if baseline is None:
         return None
-    return _judge(baseline.ref, baseline, recent, settings, plans).regression
+    context = _Context(settings, plans, {baseline.ref: known} if known else {})
+    return _judge(baseline.ref, baseline, recent, context).regression
+
+
+def suspects(
+    baselines_by_ref: Mapping[QueryRef, Baseline],
+    recent: Mapping[QueryRef, Sequence[QuerySample]],
+    settings: RegressionSettings,
+) -> set[QueryRef]:
+    """Queries with a usable baseline whose window meets the effect condition."""
+    found = set()
+    for ref, window in recent.items():
+        baseline = baselines_by_ref.get(ref)
+        if baseline is None or baseline.n < settings.min_baseline_samples:
+            continue
+        if is_normal(baseline, window, settings) is False:
+            found.add(ref)
+    return found
 
 
 def is_normal(
@@ -88,17 +120,23 @@ def evaluate(
     recent: Mapping[QueryRef, Sequence[QuerySample]],
     settings: RegressionSettings,
     plans: classify.PlanLookup | None = None,
+    known: Mapping[QueryRef, classify.PlanEvidence] | None = None,
 ) -> Evaluation:
-    """Verdicts for every query with a baseline or recent samples.
+    """Verdicts for every query with a baseline or recent samples; `known` holds the plan
+    evidence of the suspects (see `suspects`), for their verdicts.
 
     A query can be both normal and skipped (e.g. few calls but not slower); a query whose
     effect holds without enough evidence or impact is neither normal nor a regression.
     """
     result = Evaluation()
+    context = _Context(settings, plans, known or {})
     refs = sorted(baselines_by_ref.keys() | recent.keys(),
                   key=lambda r: (r.target, r.database, r.query_id, r.fingerprint))
     for ref in refs:
-        verdict = _judge(ref, baselines_by_ref.get(ref), recent.get(ref, ()), settings, plans)
+        verdict = _judge(ref, baselines_by_ref.get(ref), recent.get(ref, ()), context)
+        if verdict.classification is not None:
+            result.suspects.add(ref)
+            result.classified[ref] = verdict.classification
         if verdict.regression is not None:
             result.regressions.append(verdict.regression)
         if verdict.normal:
@@ -115,9 +153,9 @@ def _judge(
     ref: QueryRef,
     baseline: Baseline | None,
     recent: Sequence[QuerySample],
-    settings: RegressionSettings,
-    plans: classify.PlanLookup | None,
+    context: _Context,
 ) -> _Verdict:
+    settings = context.settings
     window = baselines.summarize(recent)
     if window is None:
         return _Verdict(skipped="no_data")
@@ -126,18 +164,21 @@ def _judge(
     normal = not _effect(baseline, window.mean_ms, settings)
     if baseline.n < settings.min_baseline_samples:
         return _Verdict(normal=normal, skipped=FEW_BASELINE_SAMPLES)
-    if window.calls < settings.min_calls or baseline.calls < settings.min_calls:
-        return _Verdict(normal=normal, skipped=FEW_CALLS)
     if normal:
-        return _Verdict(normal=True)
+        few = window.calls < settings.min_calls or baseline.calls < settings.min_calls
+        return _Verdict(normal=True, skipped=FEW_CALLS if few else None)
+    cls = classify.classify(baseline, recent, settings=settings, plans=context.plans,
+                            known=context.known.get(ref, classify.PlanEvidence()))
+    if window.calls < settings.min_calls or baseline.calls < settings.min_calls:
+        return _Verdict(normal=False, skipped=FEW_CALLS, classification=cls)
     impact = (window.mean_ms - baseline.mean_ms) * window.calls
     if impact < settings.min_impact.total_seconds() * 1000:
-        return _Verdict(normal=False, skipped=LOW_IMPACT)
+        return _Verdict(normal=False, skipped=LOW_IMPACT, classification=cls)
     p = p_value(baseline, window)
     if not p < settings.p_value:
-        return _Verdict(normal=False, skipped=NOT_SIGNIFICANT)
-    found = _regression(ref, baseline, recent, window, (p, impact), settings, plans)
-    return _Verdict(found, normal=False)
+        return _Verdict(normal=False, skipped=NOT_SIGNIFICANT, classification=cls)
+    found = _regression(ref, baseline, window, (p, impact), settings, cls)
+    return _Verdict(found, normal=False, classification=cls)
 
 
 def _effect(baseline: Baseline, recent_mean: float, settings: RegressionSettings) -> bool:
@@ -165,15 +206,13 @@ def p_value(baseline: Baseline, window: baselines.WindowStats) -> float:
 def _regression(
     ref: QueryRef,
     baseline: Baseline,
-    recent: Sequence[QuerySample],
     window: baselines.WindowStats,
     evidence: tuple[float, float],  # p-value, impact in ms
     settings: RegressionSettings,
-    plans: classify.PlanLookup | None,
+    cls: classify.Classification,
 ) -> Regression:
     p, impact = evidence
     ratio = window.mean_ms / max(baseline.median_ms, _MIN_MEDIAN_MS)
-    cls = classify.classify(baseline, recent, plans=plans)
     return Regression(
         ref=ref,
         severity=Severity.CRITICAL if ratio >= settings.critical_ratio else Severity.WARNING,

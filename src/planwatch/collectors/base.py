@@ -11,7 +11,8 @@ from typing import Protocol
 
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError
-from planwatch.model.samples import CollectionResult, QueryRef
+from planwatch.model.plans import PlanRequest
+from planwatch.model.samples import CollectionResult
 
 
 class Collector(Protocol):
@@ -19,8 +20,9 @@ class Collector(Protocol):
         """Poll the target once; `now` is the end of the interval since the previous poll."""
         ...
 
-    def request_plans(self, refs: Iterable[QueryRef]) -> None:
-        """Ask for a plan capture of these queries during the next collection."""
+    def request_plans(self, requests: Iterable[PlanRequest]) -> None:
+        """Ask for a plan capture of these queries during the next collection (suspects:
+        they go before any other capture, see `collectors.capture`)."""
         ...
 
     def close(self) -> None:

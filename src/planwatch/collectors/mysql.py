@@ -14,6 +14,7 @@ import contextlib
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,13 +22,20 @@ import pymysql
 import structlog
 
 from planwatch.analysis import identity
-from planwatch.collectors import mysql_deltas, mysql_plans, mysql_session, pg_session, sqlfiles
+from planwatch.collectors import (
+    capture,
+    mysql_deltas,
+    mysql_plans,
+    mysql_session,
+    pg_session,
+    sqlfiles,
+)
 from planwatch.collectors.mysql_deltas import DigestKey
 from planwatch.collectors.mysql_session import Connection, SessionFacts
-from planwatch.collectors.pg_capture import CaptureQueue
 from planwatch.collectors.pg_counters import Counters
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.model.plans import PlanAttempt, PlanRequest
 from planwatch.model.samples import (
     CapturedPlan,
     CollectionResult,
@@ -73,9 +81,10 @@ class MysqlCollector:
         self._refs: dict[DigestKey, QueryRef] = {}
         self._own: set[str] = set()
         self._plan_hashes: dict[DigestKey, str] = {}
-        self._queue: CaptureQueue[DigestKey] = CaptureQueue(
-            target.plan_budget, target.explain_per_query_per_hour, min_delta_ms=MOVED_MIN_MS)
-        self._requests: list[QueryRef] = []
+        self._queue: capture.CaptureQueue[DigestKey] = capture.CaptureQueue(
+            target.plan_budget, target.explain_per_query_per_hour,
+            moves=capture.MovePolicy(min_delta_ms=MOVED_MIN_MS))
+        self._requests: list[PlanRequest] = []
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._pending_warnings: list[str] = []
@@ -94,9 +103,9 @@ class MysqlCollector:
                 self.close()
             raise error from None
 
-    def request_plans(self, refs: Iterable[QueryRef]) -> None:
+    def request_plans(self, requests: Iterable[PlanRequest]) -> None:
         with self._lock:
-            self._requests.extend(refs)
+            self._requests.extend(requests)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -126,20 +135,24 @@ class MysqlCollector:
             for key, ms, n in zip(found.keys, total_ms, found.column("COUNT_STAR").tolist(),
                                   strict=True):
                 self._queue.observe(key, ms, int(n))
-        plans = self._capture_plans(conn, facts, consumers, snapshot, now)
+        plans, attempts = self._capture_plans(conn, facts, consumers, snapshot, now)
         start = self._prev.at if self._prev else None
         hashes = self._plan_hashes
         # After the capture: a plan caught because latency moved is this interval's.
         samples = mysql_deltas.to_samples(
             [self._ref(key) for key in found.keys], found, start or now, now,
             [hashes.get(key) for key in found.keys])
+        observed = {p.ref for p in plans}
+        for sample in samples:
+            if sample.ref in observed:
+                sample.extras["plan_observed"] = True
         health = self._health(facts, snapshot, result, now)
         self._prev_gap = now - self._prev.at if self._prev else None
         self._prev = result.baseline
         log.info("collection.done", target=self.target.name, samples=len(samples),
                  texts=len(texts), plans=len(plans), reset=result.reset)
         return CollectionResult(self.target.name, start, now, tuple(samples), tuple(texts),
-                                tuple(plans), health)
+                                tuple(plans), health, tuple(attempts))
 
     def _snapshot(
         self, conn: Connection, facts: SessionFacts, now: datetime
@@ -200,35 +213,40 @@ class MysqlCollector:
     def _capture_plans(
         self, conn: Connection, facts: SessionFacts, consumers: Mapping[str, bool],
         snapshot: mysql_deltas.Snapshot, now: datetime,
-    ) -> list[CapturedPlan]:
+    ) -> tuple[list[CapturedPlan], list[PlanAttempt]]:
         with self._lock:
             requests, self._requests = self._requests, []
         if not self.target.plan_capture:
-            return []
+            return [], []
         history = next((t for t in HISTORY_TABLES if consumers.get(t)), None)
         if not facts.has_sample_text and history is None:
             self._warn_once(NO_PLAN_SOURCE)
-            return []
+            return [], []
         self._queue.request(DigestKey(r.database or None, r.query_id) for r in requests
                             if r.target == self.target.name)
         self._queue.forget(k for k in self._queue.pending()
                            if not self._watched(k) or k not in snapshot.counters.index)
         weight = dict(zip(snapshot.keys, snapshot.counters.column("SUM_TIMER_WAIT").tolist(),
                           strict=True))
-        captured = []
+        captured, attempts = [], []
+        suspects = self._queue.suspects()
         for key in self._queue.choose(now, weight):
             self._queue.attempted(key, now)
-            plan = self._capture(conn, facts, history, key, now)
+            plan, error = self._capture(conn, facts, history, key, now)
+            attempts.append(PlanAttempt(key.schema or "", key.digest, now,
+                                        plan.plan_hash if plan else None, error,
+                                        requested=key in suspects))
             if plan is not None:
                 self._plan_hashes[key] = plan.plan_hash
                 captured.append(plan)
-        return captured
+        return captured, attempts
 
     def _capture(
         self, conn: Connection, facts: SessionFacts, history: str | None, key: DigestKey,
         now: datetime,
-    ) -> CapturedPlan | None:
-        """One EXPLAIN of a real statement with this digest; failures are logged, not raised."""
+    ) -> tuple[CapturedPlan | None, str | None]:
+        """One EXPLAIN of a real statement with this digest (the executed statement, literals
+        included: MySQL plans for the values); failures are logged and returned, not raised."""
         try:
             if facts.has_sample_text:
                 rows = mysql_session.fetch(conn, "sample_text", (key.digest, key.schema))
@@ -237,21 +255,23 @@ class MysqlCollector:
                                            table=history or HISTORY_TABLES[0])
             text = rows[0]["sql_text"] if rows else None
             if not is_select(text):
-                return None
+                why = "no statement of this digest is kept" if text is None else "not a SELECT"
+                return None, why
             assert text is not None
             if key.schema and key.schema != self._schema_in_use:
                 conn.select_db(key.schema)
                 self._schema_in_use = key.schema
             self.explains += 1
             raw = mysql_session.fetch(conn, "explain", statement=text.rstrip().rstrip(";"))
-            return mysql_plans.captured_plan(self._ref(key), str(_first(raw[0])), now)
+            plan = mysql_plans.captured_plan(self._ref(key), str(_first(raw[0])), now)
+            return replace(plan, context={"plan_kind": "sample statement"}), None
         except (pymysql.err.MySQLError, mysql_plans.MysqlPlanError, IndexError) as exc:
             if not self._is_open():
                 raise
+            error = pg_session.scrub(str(exc), self._params.get("password"))
             log.warning("collection.plan_capture_failed", target=self.target.name,
-                        database=key.schema or "", query_id=key.digest,
-                        error=pg_session.scrub(str(exc), self._params.get("password")))
-            return None
+                        database=key.schema or "", query_id=key.digest, error=error)
+            return None, error[:300]
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -1,33 +1,39 @@
-"""Which queries get an EXPLAIN this cycle, and how a generic plan is obtained (engines.md §1.6).
+"""How a generic plan is obtained, in the context the application had (engines.md §1.6).
 
-`CaptureQueue` holds the policy state (no I/O, explicit `now`): queries new to the collector,
-queries whose interval mean latency moved by `ratio` either way against their own running
-average, and queries the analysis layer asked for; at most `budget` per cycle and
-`per_hour` per query. `explain` runs the statement on a read-only connection, never ANALYZE.
+`explain` runs inside one read-only transaction that is always rolled back: it takes the
+application's role where the monitoring role may (`SET LOCAL ROLE`), applies the planner
+settings that role has in that database (`ALTER ROLE ... SET`, `ALTER DATABASE ... SET`, read
+from `pg_db_role_setting`, applied in PostgreSQL's precedence order with `set_config(..., true)`),
+then asks for the generic plan: `EXPLAIN (GENERIC_PLAN)` on 16+, `PREPARE` +
+`plan_cache_mode = force_generic_plan` + `EXPLAIN EXECUTE` with NULLs on 12-15. Never
+ANALYZE: nothing is executed. When index candidates are given and hypopg is installed, the
+plan is explained once more with each candidate as a hypothetical index.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections import deque
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import DictRow
 
 from planwatch.collectors import pg_session, sqlfiles
+from planwatch.model.plans import IndexCandidate
 
 EXPLAINABLE = frozenset({"select", "with", "insert", "update", "delete", "values"})
 _LEADING = re.compile(r"^(?:\s+|/\*.*?\*/|--[^\n]*\n|\()*", re.S)
 _PARAM = re.compile(r"\$(\d+)")
 STATEMENT_NAME = "planwatch_plan"
-HOUR = timedelta(hours=1)
-K = TypeVar("K", bound=Hashable)
+HYPOTHETICAL_NAME = "planwatch_plan_hypo"
+# Settings outside pg_settings' "Query Tuning" categories that still change plans.
+PLANNER_EXTRA = ("work_mem", "hash_mem_multiplier", "search_path", "row_security",
+                 "max_parallel_workers_per_gather", "max_parallel_workers",
+                 "effective_io_concurrency")
 
 
 def explainable(text: str | None) -> bool:
@@ -46,109 +52,166 @@ def parameter_count(text: str) -> int:
     return max((int(n) for n in _PARAM.findall(text)), default=0)
 
 
+@dataclass(frozen=True, slots=True)
+class ExplainContext:
+    """The application's context for one query: its role and the settings that role gets."""
+
+    role: str | None = None
+    set_role: bool = False  # the monitoring role may SET ROLE to it
+    settings: tuple[tuple[str, str], ...] = ()  # planner settings, lowest precedence first
+    not_settable: tuple[str, ...] = ()  # planner settings this session may not set
+    candidates: tuple[IndexCandidate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """An EXPLAIN document and what it was explained with (for CapturedPlan.context)."""
+
+    doc: Any
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def role_context(
+    conn: pg_session.Connection, userid: int, dbname: str, *, superuser: bool
+) -> ExplainContext:
+    """The role behind `userid` and its planner settings in `dbname` (pg_db_role_setting)."""
+    params = {"userid": userid, "dbname": dbname, "extra": list(PLANNER_EXTRA)}
+    rows = conn.execute(pg_session.query("role_context"), params).fetchall()
+    if not rows:
+        return ExplainContext()
+    settable = ("user", "superuser") if superuser else ("user",)
+    settings = [(r["name"], r["value"]) for r in rows
+                if r["name"] and r["planner"] and r["context"] in settable]
+    refused = sorted({r["name"] for r in rows
+                      if r["name"] and r["planner"] and r["context"] not in settable})
+    first = rows[0]
+    return ExplainContext(role=first["role"], set_role=bool(first["can_set_role"]),
+                          settings=tuple(settings), not_settable=tuple(refused))
+
+
+def explain(
+    conn: pg_session.Connection, text: str, version_num: int,
+    context: ExplainContext = ExplainContext(),
+) -> Explained:
+    """The generic plan of a normalized statement as parsed EXPLAIN JSON, in `context`."""
+    notes: dict[str, Any] = {}
+    conn.execute(pg_session.query("begin_read_only"))
+    try:
+        notes.update(_enter(conn, context))
+        doc = _generic_plan(conn, text, version_num, STATEMENT_NAME)
+        if context.candidates:
+            notes["index_advice"] = _hypothetical(conn, text, version_num, doc,
+                                                  context.candidates)
+    finally:
+        conn.execute(pg_session.query("rollback"))
+        # PREPARE is not undone by ROLLBACK: always release the names.
+        for name in (STATEMENT_NAME, HYPOTHETICAL_NAME):
+            with contextlib.suppress(psycopg.errors.InvalidSqlStatementName):
+                conn.execute(pg_session.query("deallocate", name=sql.Identifier(name)))
+    return Explained(doc, notes)
+
+
+def _enter(conn: pg_session.Connection, context: ExplainContext) -> dict[str, Any]:
+    """Take the application's role and settings inside the open transaction; say what held."""
+    facts: dict[str, Any] = {"plan_kind": "generic"}
+    if context.role is None:
+        facts["role"] = None
+        return facts
+    facts["role"] = context.role
+    facts["as_role"] = False
+    if context.set_role:
+        with _savepoint(conn) as ok:
+            conn.execute(pg_session.query("set_role", role=sql.Identifier(context.role)))
+        facts["as_role"] = ok.value
+    if context.settings:
+        names, values = zip(*context.settings, strict=True)
+        with _savepoint(conn) as ok:
+            conn.execute(pg_session.query("apply_settings"),
+                         {"names": list(names), "values": list(values)})
+        key = "settings" if ok.value else "settings_failed"
+        facts[key] = dict(context.settings)
+    if context.not_settable:
+        facts["settings_not_settable"] = list(context.not_settable)
+    return facts
+
+
 @dataclass
-class _Regime:
-    total_ms: float = 0.0
-    calls: int = 0
-
-    @property
-    def mean_ms(self) -> float:
-        return self.total_ms / self.calls if self.calls else 0.0
+class _Flag:
+    value: bool = False
 
 
-@dataclass
-class CaptureQueue(Generic[K]):
-    """Policy state for plan capture, keyed by any hashable query identity."""
-
-    budget: int
-    per_hour: int
-    ratio: float = 1.5
-    min_delta_ms: float = 0.0  # and by at least this much per call: sub-ms jitter is no move
-    _new: dict[K, None] = field(default_factory=dict)
-    _requested: dict[K, None] = field(default_factory=dict)
-    _moved: dict[K, None] = field(default_factory=dict)
-    _attempts: dict[K, deque[datetime]] = field(default_factory=dict)
-    _latency: dict[K, _Regime] = field(default_factory=dict)
-
-    def add_new(self, keys: Iterable[K]) -> None:
-        self._new.update(dict.fromkeys(keys))
-
-    def request(self, keys: Iterable[K]) -> None:
-        self._requested.update(dict.fromkeys(keys))
-
-    def observe(self, key: K, total_ms: float, calls: int) -> bool:
-        """Record one interval; True (and queued) when its mean moved ≥ ratio either way
-        (and by ≥ `min_delta_ms`)."""
-        if calls <= 0:
-            return False
-        regime = self._latency.setdefault(key, _Regime())
-        mean, average = total_ms / calls, regime.mean_ms
-        moved = regime.calls > 0 and average > 0 and mean > 0 and (
-            mean >= average * self.ratio or mean * self.ratio <= average
-        ) and abs(mean - average) >= self.min_delta_ms
-        regime.total_ms += total_ms
-        regime.calls += calls
-        if moved:
-            self._moved[key] = None
-        return moved
-
-    def choose(self, now: datetime, weight: Mapping[K, float]) -> list[K]:
-        """Keys to EXPLAIN now: requested, then moved, then new (heaviest first), within limits."""
-        chosen: list[K] = []
-        new = sorted(self._new, key=lambda k: -weight.get(k, 0.0))
-        for key in [*self._requested, *self._moved, *new]:
-            if len(chosen) >= self.budget:
-                break
-            if key not in chosen and self._allowed(key, now):
-                chosen.append(key)
-        return chosen
-
-    def attempted(self, key: K, now: datetime) -> None:
-        """Count an EXPLAIN attempt (successful or not), dequeue the key, restart its average."""
-        times = self._attempts.setdefault(key, deque())
-        times.append(now)
-        for queue in (self._new, self._requested, self._moved):
-            queue.pop(key, None)
-        self._latency.pop(key, None)
-
-    def forget(self, keys: Iterable[K]) -> None:
-        """Drop queued keys that can no longer be captured (no text, not explainable)."""
-        for key in keys:
-            for queue in (self._new, self._requested, self._moved):
-                queue.pop(key, None)
-
-    def pending(self) -> set[K]:
-        return {*self._new, *self._requested, *self._moved}
-
-    def _allowed(self, key: K, now: datetime) -> bool:
-        times = self._attempts.get(key)
-        if times is None:
-            return True
-        while times and times[0] <= now - HOUR:
-            times.popleft()
-        return len(times) < self.per_hour
+@contextlib.contextmanager
+def _savepoint(conn: pg_session.Connection) -> Any:
+    """Run a step that may be refused (privileges, a bad value) without losing the transaction."""
+    flag = _Flag()
+    conn.execute(pg_session.query("savepoint"))
+    try:
+        yield flag
+        flag.value = True
+    except psycopg.Error:
+        conn.execute(pg_session.query("rollback_to_savepoint"))
+    else:
+        conn.execute(pg_session.query("release_savepoint"))
 
 
-def explain(conn: pg_session.Connection, text: str, version_num: int) -> Any:
-    """The generic plan of a normalized statement as parsed EXPLAIN JSON."""
+def _generic_plan(conn: pg_session.Connection, text: str, version_num: int, name: str) -> Any:
     statement = sql.SQL(text.rstrip().rstrip(";"))
     if version_num >= 160000:
         return _plan(conn.execute(pg_session.query("generic_plan", statement=statement)))
-    name = sql.Identifier(STATEMENT_NAME)
     nulls = parameter_count(text)
     arguments = sql.SQL("({})".format(", ".join(["NULL"] * nulls)) if nulls else "")
-    # Our own BEGIN/ROLLBACK (not psycopg's) so they carry the planwatch prefix.
-    conn.execute(pg_session.query("begin_read_only"))
+    conn.execute(pg_session.query("force_generic_plan"))
+    ident = sql.Identifier(name)
+    conn.execute(pg_session.query("prepare", name=ident, statement=statement))
+    return _plan(conn.execute(pg_session.query("explain_execute", name=ident,
+                                               arguments=arguments)))
+
+
+def _hypothetical(
+    conn: pg_session.Connection, text: str, version_num: int, doc: Any,
+    candidates: Sequence[IndexCandidate],
+) -> dict[str, Any]:
+    """Total cost of the generic plan without and with the candidates as hypothetical
+    indexes (hypopg); `available: False` when hypopg is not installed in this database."""
+    schema = conn.execute(pg_session.query("hypopg_schema")).fetchone()
+    if schema is None or schema["schema"] is None:
+        return {"available": False, "index": [c.describe() for c in candidates]}
+    where = sql.Identifier(schema["schema"])
+    for candidate in candidates:
+        ddl = _create_index(candidate).as_string(conn)
+        conn.execute(pg_session.query("hypopg_create", schema=where), {"ddl": ddl})
     try:
-        conn.execute(pg_session.query("force_generic_plan"))
-        conn.execute(pg_session.query("prepare", name=name, statement=statement))
-        return _plan(conn.execute(
-            pg_session.query("explain_execute", name=name, arguments=arguments)))
+        with_index = _generic_plan(conn, text, version_num, HYPOTHETICAL_NAME)
     finally:
-        conn.execute(pg_session.query("rollback"))
-        # PREPARE is not undone by ROLLBACK: always release the name.
-        with contextlib.suppress(psycopg.errors.InvalidSqlStatementName):
-            conn.execute(pg_session.query("deallocate", name=name))
+        conn.execute(pg_session.query("hypopg_reset", schema=where))
+    used = "<" in _index_names(with_index)  # hypopg names its indexes "<oid>btree_..."
+    return {"available": True, "index": [c.describe() for c in candidates],
+            "cost_without": _total_cost(doc), "cost_with": _total_cost(with_index),
+            "used": used}
+
+
+def _create_index(candidate: IndexCandidate) -> sql.Composed:
+    relation = sql.Identifier(*candidate.relation.split(".", 1))
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in candidate.columns)
+    return sql.SQL("CREATE INDEX ON {} ({})").format(relation, columns)
+
+
+def _total_cost(doc: Any) -> float | None:
+    try:
+        return float(doc[0]["Plan"]["Total Cost"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _index_names(doc: Any) -> str:
+    found: list[str] = []
+    stack = [doc[0]["Plan"]] if doc else []
+    while stack:
+        node = stack.pop()
+        if node.get("Index Name"):
+            found.append(str(node["Index Name"]))
+        stack.extend(node.get("Plans", ()))
+    return " ".join(found)
 
 
 def _plan(cursor: psycopg.Cursor[DictRow]) -> Any:

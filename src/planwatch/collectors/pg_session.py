@@ -113,6 +113,7 @@ class SessionFacts:
     version_num: int
     role: str
     dbname: str
+    superuser: bool
     read_all_stats: bool
     max_entries: int | None
     schema: str
@@ -147,7 +148,8 @@ def detect(conn: Connection, target: str) -> SessionFacts:
     decimal = frozenset(name for name, type_ in typed if type_.startswith("numeric"))
     return SessionFacts(
         version_num=facts["version_num"], role=facts["role"], dbname=facts["dbname"],
-        read_all_stats=bool(facts["read_all_stats"]), max_entries=int(facts["max_entries"]),
+        superuser=bool(facts["superuser"]), read_all_stats=bool(facts["read_all_stats"]),
+        max_entries=int(facts["max_entries"]),
         schema=schema, has_info=has_info, columns=columns,
         statements_sql=_statements_sql(schema, columns, decimal),
         counter_names=tuple(columns.counters.values()),

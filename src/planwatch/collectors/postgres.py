@@ -8,9 +8,10 @@ own statements (prefixed `/* planwatch */`) never become samples.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,16 +21,27 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from planwatch.analysis import identity
-from planwatch.collectors import deltas, pg_capture, pg_counters, pg_plans, pg_session, sqlfiles
+from planwatch.collectors import (
+    capture,
+    deltas,
+    pg_capture,
+    pg_counters,
+    pg_plans,
+    pg_session,
+    pg_waits,
+    sqlfiles,
+)
 from planwatch.collectors.deltas import EntryId, QueryId, QueryKey
 from planwatch.collectors.pg_session import Connection, SessionFacts
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.model.plans import IndexCandidate, PlanAttempt, PlanRequest
 from planwatch.model.samples import (
     CapturedPlan,
     CollectionResult,
     CollectorHealth,
     QueryRef,
+    QuerySample,
     StatementText,
 )
 
@@ -53,9 +65,11 @@ class PostgresCollector:
         self._refs: dict[QueryId, QueryRef] = {}  # fingerprinting every poll is costly
         self._own: set[QueryId] = set()  # planwatch's own statements (by their text)
         self._plan_hashes: dict[QueryId, str] = {}
-        self._queue: pg_capture.CaptureQueue[QueryId] = pg_capture.CaptureQueue(
+        self._queue: capture.CaptureQueue[QueryId] = capture.CaptureQueue(
             target.plan_budget, target.explain_per_query_per_hour)
-        self._requests: list[QueryRef] = []
+        self._requests: list[PlanRequest] = []
+        self._candidates: dict[QueryId, tuple[IndexCandidate, ...]] = {}
+        self._waits: pg_waits.WaitSampler | None = None
         self._lock = threading.Lock()
         self.text_fetches = 0  # statement_texts queries sent (observability and tests)
         self.explains = 0  # EXPLAINs attempted
@@ -78,9 +92,9 @@ class PostgresCollector:
                 raise TargetUnreachable(self.target.name, f"lost {at}: {message}") from None
             raise CollectorError(self.target.name, f"poll failed: {message}") from None
 
-    def request_plans(self, refs: Iterable[QueryRef]) -> None:
+    def request_plans(self, requests: Iterable[PlanRequest]) -> None:
         with self._lock:
-            self._requests.extend(refs)
+            self._requests.extend(requests)
 
     def close(self) -> None:
         for conn in [self._conn, *self._db_conns.values()]:
@@ -108,19 +122,34 @@ class PostgresCollector:
             total_ms, calls = found.column("total_exec_time").tolist(), found.column("calls")
             for key, ms, n in zip(found.keys, total_ms, calls.tolist(), strict=True):
                 self._queue.observe(key, float(ms), int(n))
-        plans = self._capture_plans(snapshot, now)
+        plans, attempts = self._capture_plans(snapshot, now)
         start = self._prev.at if self._prev else None
         hashes = self._plan_hashes
         samples = pg_counters.to_samples(
             [self._ref(key) for key in found.keys], found, start or now, now,
             [hashes.get(key) for key in found.keys])
+        self._annotate(conn, facts, found.keys, samples, {p.ref for p in plans})
         health = self._health(facts, snapshot, result, hidden, now)
         self._prev_gap = now - self._prev.at if self._prev else None
         self._prev = result.baseline
         log.info("collection.done", target=self.target.name, samples=len(samples),
                  texts=len(texts), plans=len(plans), reset=result.reset)
         return CollectionResult(self.target.name, start, now, tuple(samples), tuple(texts),
-                                tuple(plans), health)
+                                tuple(plans), health, tuple(attempts))
+
+    def _annotate(
+        self, conn: Connection, facts: SessionFacts, keys: Sequence[QueryId],
+        samples: Sequence[QuerySample], observed: set[QueryRef],
+    ) -> None:
+        """Per-sample evidence: whether the plan was captured in this interval (else it is
+        carried over from an earlier capture) and what the query waited on."""
+        waits = self._waits.poll(conn, self._databases(facts), keys) if self._waits else {}
+        for key, sample in zip(keys, samples, strict=True):
+            if sample.ref in observed:
+                sample.extras["plan_observed"] = True
+            extra = waits.get(key)
+            if extra:
+                sample.extras.update(extra)
 
     def _snapshot(
         self, conn: Connection, facts: SessionFacts, now: datetime
@@ -183,12 +212,18 @@ class PostgresCollector:
 
     # -- plans ---------------------------------------------------------------------------------
 
-    def _capture_plans(self, snapshot: deltas.Snapshot, now: datetime) -> list[CapturedPlan]:
+    def _capture_plans(
+        self, snapshot: deltas.Snapshot, now: datetime
+    ) -> tuple[list[CapturedPlan], list[PlanAttempt]]:
         with self._lock:
             requests, self._requests = self._requests, []
         if not self.target.plan_capture:
-            return []
-        self._queue.request(_keys(requests))
+            return [], []
+        for r in requests:
+            key = _key(r)
+            if key is not None:
+                self._queue.request([key])
+                self._candidates[key] = r.candidates
         self._queue.forget(
             k for k in self._queue.pending() if not pg_capture.explainable(self._texts.get(k))
         )
@@ -198,30 +233,60 @@ class PostgresCollector:
                                           strict=True):
             qk = (datname, entry_key[2])
             weight[qk] = weight.get(qk, 0.0) + float(ms)
+        chosen = self._queue.choose(now, weight)
+        suspects = self._queue.suspects()
+        users = _dominant_users(snapshot, set(chosen))
         captured: list[CapturedPlan] = []
-        for key in self._queue.choose(now, weight):
-            plan = self._capture(key, now)
+        attempts: list[PlanAttempt] = []
+        contexts: dict[tuple[int, str], pg_capture.ExplainContext] = {}
+        for key in chosen:
+            plan, error = self._capture(key, now, users.get(key), contexts)
+            attempts.append(PlanAttempt(key[0], str(key[1]), now, plan.plan_hash if plan else None,
+                                        error, requested=key in suspects))
             self._queue.attempted(key, now)
+            self._candidates.pop(key, None)
             if plan is not None:
                 self._plan_hashes[key] = plan.plan_hash
                 captured.append(plan)
-        return captured
+        return captured, attempts
 
-    def _capture(self, key: QueryId, now: datetime) -> CapturedPlan | None:
-        """One EXPLAIN; a failure is logged and skipped, never raised."""
+    def _capture(
+        self, key: QueryId, now: datetime, userid: int | None,
+        contexts: dict[tuple[int, str], pg_capture.ExplainContext],
+    ) -> tuple[CapturedPlan | None, str | None]:
+        """One EXPLAIN in the application's context; a failure is logged and returned as the
+        reason, never raised."""
         text = self._texts.get(key) or ""
         facts = self._facts
         assert facts is not None
         self.explains += 1
         try:
+            context = self._context(key, userid, facts, contexts)
             conn = self._database_connection(key[0], facts)
-            doc = pg_capture.explain(conn, text, facts.version_num)
-            return pg_plans.capture(self._ref(key), doc, now)
+            explained = pg_capture.explain(conn, text, facts.version_num, context)
+            plan = pg_plans.capture(self._ref(key), explained.doc, now)
+            return dataclasses.replace(plan, context=explained.context), None
         except (psycopg.Error, CollectorError, pg_plans.PlanParseError) as exc:
+            error = pg_session.scrub(str(exc).strip(), self._params.get("password"))
             log.warning("collection.plan_capture_failed", target=self.target.name,
-                        database=key[0], query_id=str(key[1]),
-                        error=pg_session.scrub(str(exc).strip(), self._params.get("password")))
-            return None
+                        database=key[0], query_id=str(key[1]), error=error)
+            return None, error.splitlines()[0][:300] if error else type(exc).__name__
+
+    def _context(
+        self, key: QueryId, userid: int | None, facts: SessionFacts,
+        contexts: dict[tuple[int, str], pg_capture.ExplainContext],
+    ) -> pg_capture.ExplainContext:
+        """The application's role and settings for this query (once per role and database
+        per poll), plus the index candidates analysis asked to test."""
+        context = pg_capture.ExplainContext()
+        if userid is not None:
+            cached = contexts.get((userid, key[0]))
+            if cached is None:
+                cached = contexts[(userid, key[0])] = pg_capture.role_context(
+                    self._ensure()[0], userid, key[0], superuser=facts.superuser)
+            context = cached
+        candidates = self._candidates.get(key, ())
+        return dataclasses.replace(context, candidates=candidates) if candidates else context
 
     def _database_connection(self, dbname: str, facts: SessionFacts) -> Connection:
         """The main session for its own database, else a bounded LRU of extra sessions."""
@@ -252,6 +317,9 @@ class PostgresCollector:
         log.info("collection.connected", target=self.target.name, database=facts.dbname,
                  server_version=facts.version_num, pgss_columns=len(facts.columns.counters))
         self._conn, self._facts = conn, facts
+        if self._waits is None:
+            schema, period = pg_waits.detect_profile(conn)
+            self._waits = pg_waits.WaitSampler(facts.version_num, schema, period)
         return conn, facts
 
     def _databases(self, facts: SessionFacts) -> tuple[str, ...]:
@@ -292,11 +360,21 @@ class PostgresCollector:
         return int(gap / self._prev_gap) - 1 if gap > 2 * self._prev_gap else 0
 
 
-def _keys(refs: Iterable[QueryRef]) -> list[QueryId]:
-    keys: list[QueryId] = []
-    for ref in refs:
-        try:
-            keys.append(QueryKey(ref.database, int(ref.query_id)))
-        except ValueError:
-            continue
-    return keys
+def _key(request: PlanRequest) -> QueryId | None:
+    try:
+        return QueryKey(request.database, int(request.query_id))
+    except ValueError:
+        return None
+
+
+def _dominant_users(snapshot: deltas.Snapshot, keys: set[QueryId]) -> dict[QueryId, int]:
+    """The userid with most calls for each of `keys` (the role the application runs it as)."""
+    if not keys:
+        return {}
+    calls = snapshot.counters.column("calls").tolist()
+    best: dict[QueryId, tuple[float, int]] = {}
+    for datname, entry, n in zip(snapshot.datnames, snapshot.counters.keys, calls, strict=True):
+        qk = (datname, entry[2])
+        if qk in keys and n > best.get(qk, (-1.0, 0))[0]:
+            best[qk] = (n, entry[1])
+    return {k: userid for k, (_, userid) in best.items()}

@@ -26,6 +26,7 @@ from planwatch.collectors import sqlserver_source as source
 from planwatch.collectors.sqlserver_source import Source, SourceError
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError
+from planwatch.model.plans import PlanRequest
 from planwatch.model.samples import (
     CapturedPlan,
     CollectionResult,
@@ -74,7 +75,7 @@ class SqlServerCollector:
         self._dmv_refs: dict[dmv.QueryKey, QueryRef] = {}
         self._dmv_plans: dict[tuple[dmv.QueryKey, str], str] = {}
         self._prev_at: datetime | None = None
-        self._requests: list[QueryRef] = []
+        self._requests: list[PlanRequest] = []
         self._lock = threading.Lock()
         self._warned: set[str] = set()
 
@@ -86,9 +87,9 @@ class SqlServerCollector:
         except SourceError as exc:
             raise source.classify(self.target.name, self._params, exc) from None
 
-    def request_plans(self, refs: Iterable[QueryRef]) -> None:
+    def request_plans(self, requests: Iterable[PlanRequest]) -> None:
         with self._lock:
-            self._requests.extend(refs)
+            self._requests.extend(requests)
 
     def close(self) -> None:
         self._source.close()

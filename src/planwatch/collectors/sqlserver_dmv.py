@@ -112,6 +112,8 @@ def to_sample(
     c = delta.counters
     physical = int(c.get("total_physical_reads", 0))
     extras: dict[str, Any] = {"query_hash": ref.query_id}
+    if plan_hash:  # the cached plan that executed in this interval
+        extras["plan_observed"] = True
     if delta.dominant_plan:
         extras["query_plan_hash"] = delta.dominant_plan
     if c.get("total_worker_time"):

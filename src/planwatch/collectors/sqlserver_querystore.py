@@ -134,6 +134,8 @@ def _extras(
     info: PlanInfo, plans: Mapping[int, PlanInfo],
 ) -> dict[str, Any]:
     extras: dict[str, Any] = {"plan_id": dominant.plan_id}
+    if info.plan_hash:  # Query Store reports the plan that executed in this interval
+        extras["plan_observed"] = True
     if info.engine_hash:
         extras["query_plan_hash"] = info.engine_hash
     for name, key in (("cpu_us", "cpu_ms"), ("clr_us", "clr_ms")):

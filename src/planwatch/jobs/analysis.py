@@ -1,32 +1,40 @@
-"""Analysis job: recent window vs baselines -> regressions, hotspots, health -> alerts."""
+"""Analysis job: recent window vs baselines -> regressions, hotspots, health -> alerts.
+
+Per target and run: queries whose native id changed take over their predecessor's baseline;
+learning baselines grow (or hold a suspect batch out); suspects get their plan evidence and,
+where it is missing, a capture request; regressions hold their window out of every future
+baseline; lasting shifts of database time become hotspot findings.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from planwatch.alerting import lifecycle
-from planwatch.analysis import health, hotspots, regressions
+from planwatch.analysis import health, hotspots, learning, regressions
 from planwatch.clock import utcnow
-from planwatch.collectors.plans import from_json
 from planwatch.config.settings import TargetSettings
 from planwatch.jobs import baselines as baseline_job
+from planwatch.jobs import plan_evidence
 from planwatch.jobs.alerts import apply_transitions
 from planwatch.jobs.deps import JobDeps
-from planwatch.model.findings import HealthFinding, Regression, Severity
+from planwatch.model.baselines import Baseline
+from planwatch.model.findings import HealthFinding, HotspotShift, Regression, Severity
 from planwatch.model.jobs import ResultStatus
-from planwatch.model.plans import PlanNode
 from planwatch.model.samples import QueryRef, QuerySample
 from planwatch.scheduling.runner import JobContext, JobOutcome
-from planwatch.storage import alerts, plans, queries, samples
+from planwatch.storage import alerts, lineage, queries, samples
 from planwatch.storage import baselines as baseline_store
 
 ENGINE_DETAILS = ("query_hash", "forced_plan", "tuning_recommendation")
 """Sample extras in which an engine speaks about the query itself (SQL Server's query_hash,
 forced-plan state and automatic-tuning recommendation): carried into the regression's details."""
+NEW_QUERY_AFTER = timedelta(hours=1)
+"""A query first seen this long after planwatch started watching its target is new to it
+(earlier, it is only new to planwatch)."""
 
 
 def _with_engine_details(r: Regression, recent: Sequence[QuerySample]) -> Regression:
@@ -54,60 +62,104 @@ def _unreachable_findings(deps: JobDeps, names: Sequence[str]) -> list[HealthFin
     return out
 
 
+def _learn(
+    deps: JobDeps, target: str, by_query: Mapping[QueryRef, Sequence[QuerySample]],
+    known: dict[QueryRef, Baseline], now: datetime,
+) -> dict[QueryRef, Baseline]:
+    """Grow the learning baselines (or hold suspect batches out); the baselines after."""
+    st, cfg = deps.storage, deps.settings.analysis.regression
+    fresh = [ref for ref in by_query if ref not in known]
+    if fresh and lineage.inherit(st, target, fresh, now):
+        known = baseline_store.load(st, target)
+    decided = learning.decide(known, by_query, cfg, now)
+    rebuild = set(decided.rebuild)
+    if decided.hold:
+        samples.hold_out(st, decided.hold)
+        held = {ref for ref, _ in decided.hold}
+        since = samples.first_held_out(st, {ref: known[ref].window_end for ref in held})
+        for ref, start in learning.restarts(since, cfg, now).items():
+            samples.restart_from(st, ref, start)
+            rebuild.add(ref)
+    if rebuild:
+        baseline_job.grow(deps, target, rebuild, now)
+        known = baseline_store.load(st, target)
+    return known
+
+
+def _newcomers(
+    deps: JobDeps, target: str, window: Sequence[QuerySample], usable: set[QueryRef],
+    now: datetime,
+) -> set[QueryRef]:
+    """Queries without a usable baseline that are new to the target, not just to planwatch."""
+    unknown = {s.ref for s in window if s.ref not in usable}
+    if not unknown:
+        return set()
+    since = queries.watched_since(deps.storage, target)
+    if since is None or now - since < NEW_QUERY_AFTER:
+        return set()
+    first = queries.first_seen(deps.storage, target, {(r.database, r.query_id) for r in unknown})
+    return {r for r in unknown
+            if (at := first.get((r.database, r.query_id))) and at - since >= NEW_QUERY_AFTER}
+
+
 def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict[str, object]:
     """Blocking: one target's analysis; returns a summary for the job run's data."""
     st, cfg = deps.storage, deps.settings.analysis
-    window = samples.window(st, target.name, now - cfg.regression.window, now)
+    reg = cfg.regression
+    window = samples.window(st, target.name, now - reg.window, now)
     by_query = _group(window)
-    known = baseline_store.load(st, target.name)
-    if any(ref not in known for ref in by_query) and baseline_job.rebuild_due(deps, target, now):
-        baseline_job.rebuild_target(deps, target.name, now, only_new=True)
-        known = baseline_store.load(st, target.name)
-
-    @lru_cache(maxsize=256)
-    def plan_of(ref: QueryRef, plan_hash: str) -> PlanNode | None:
-        captured = plans.get(st, ref, plan_hash)
-        return from_json(captured.plan_json) if captured else None
-
-    evaluation = regressions.evaluate(known, by_query, cfg.regression, plan_of)
-    spots = hotspots.find(
-        window, previous_top=deps.state.top_sets.get(target.name, {}), settings=cfg.hotspots
-    )
-    deps.state.top_sets[target.name] = hotspots.top_sets(spots)
-    deps.state.hotspots[target.name] = spots
-    newcomers = [h.ref for h in spots if h.new_in_top]
-    texts = {ref: queries.text_of(st, ref) or ""
-             for ref in {*(r.ref for r in evaluation.regressions), *newcomers}}
-    active = alerts.find_active(st)
+    known = _learn(deps, target.name, by_query, baseline_store.load(st, target.name), now)
+    usable = {ref for ref, b in known.items() if not learning.is_learning(b, reg)}
+    suspects = regressions.suspects(known, by_query, reg)
+    evidence = plan_evidence.known(st, target.name, suspects)
+    evaluation = regressions.evaluate(known, by_query, reg, plan_evidence.lookup(st), evidence)
+    asked = plan_evidence.ask(st, evaluation.classified, now)
+    samples.hold_out(st, [(r.ref, s.interval_start) for r in evaluation.regressions
+                          for s in by_query.get(r.ref, ()) if not s.held_out])
+    shifts = hotspots.shifts(window, known=known, usable=usable,
+                             newcomers=_newcomers(deps, target.name, window, usable, now),
+                             settings=cfg.hotspots, min_calls=reg.min_calls)
     found = [_with_engine_details(r, by_query.get(r.ref, [])) for r in evaluation.regressions]
+    transitions = _transitions(deps, target.name, found, evaluation, shifts, now)
+    learning_now = sum(1 for ref in by_query if ref not in usable)
+    deps.state.learning[target.name] = learning_now
+    return {
+        "queries": len(by_query), "baselines": len(known), "learning": learning_now,
+        "regressions": len(evaluation.regressions), "normal": len(evaluation.normal),
+        "suspects": len(evaluation.suspects), "plan_requests": asked,
+        "hotspots": len(shifts), "transitions": transitions,
+    }
+
+
+def _transitions(
+    deps: JobDeps, target: str, found: list[Regression], evaluation: regressions.Evaluation,
+    shifts: list[HotspotShift], now: datetime,
+) -> int:
+    """Apply the alert transitions of one target's findings; returns how many were recorded."""
+    st, reg = deps.storage, deps.settings.analysis.regression
+    texts = {ref: queries.text_of(st, ref) or ""
+             for ref in {*(r.ref for r in found), *(h.ref for h in shifts)}}
+    active = alerts.find_active(st)
     transitions = lifecycle.regressions(
         active, found, evaluation.normal, texts=texts,
-        resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
+        resolve_after_windows=reg.resolve_after_windows, now=now,
     )
     transitions += lifecycle.hotspots(
-        active, spots, evaluated_targets=[target.name], texts=texts,
-        regressed=[r.ref for r in found],
-        resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
+        active, shifts, evaluated_targets=[target], texts=texts,
+        regressed=[*(r.ref for r in found), *evaluation.suspects],
+        resolve_after_windows=reg.resolve_after_windows, now=now,
     )
-    ts = deps.state.targets.get(target.name)
+    ts = deps.state.targets.get(target)
     findings = health.collector_findings(ts.health) if ts and ts.health else []
-    findings += _unreachable_findings(deps, [target.name])
+    findings += _unreachable_findings(deps, [target])
     transitions += lifecycle.health(
-        active, findings, evaluated_targets=[target.name],
-        resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
+        active, findings, evaluated_targets=[target],
+        resolve_after_windows=reg.resolve_after_windows, now=now,
     )
     apply_transitions(
         st, transitions, actor="analysis", repeat_interval=deps.settings.alerting.repeat_interval
     )
-    collector = deps.collectors.get(target.name)
-    if collector is not None:
-        collector.request_plans(r.ref for r in evaluation.regressions if r.new_plan_hash is None)
-    return {
-        "queries": len(by_query), "baselines": len(known),
-        "regressions": len(evaluation.regressions), "normal": len(evaluation.normal),
-        "hotspots": len(spots), "health_findings": len(findings),
-        "transitions": sum(1 for t in transitions if t.records_event),
-    }
+    return sum(1 for t in transitions if t.records_event)
 
 
 async def analyze(deps: JobDeps, ctx: JobContext) -> JobOutcome:

@@ -1,41 +1,48 @@
-"""Baseline rebuild job: robust per-query (and per-plan) baselines over `baseline_days`."""
+"""Baselines: the nightly full recompute, and the growth of learning baselines.
+
+Both compute from samples that are not held out (regressed intervals, suspect intervals of a
+learning query), so no baseline ever absorbs the slowdown it is measured against.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from planwatch.analysis import baselines
 from planwatch.clock import utcnow
-from planwatch.config.settings import TargetSettings
 from planwatch.jobs.deps import JobDeps
+from planwatch.model.baselines import Baseline
+from planwatch.model.samples import QueryRef
 from planwatch.scheduling.runner import JobContext, JobOutcome
 from planwatch.storage import baselines as baseline_store
 from planwatch.storage import samples
 
 
-def rebuild_target(deps: JobDeps, target: str, now: datetime, *, only_new: bool = False) -> int:
-    """Blocking: rebuild one target's baselines from samples before the current window.
-
-    `only_new` adds baselines for queries that have none and leaves existing ones alone, so a
-    regression in progress is never folded into the baseline it is measured against.
-    """
+def rebuild_target(deps: JobDeps, target: str, now: datetime) -> int:
+    """Blocking: recompute every baseline of one target from the clean samples of the last
+    `baseline_days`, up to the start of the current window."""
     cfg = deps.settings.analysis.regression
     until = now - cfg.window
     since = now - timedelta(days=cfg.baseline_days)
     columns = samples.columns(deps.storage, since=since, until=until, target=target)
     built = baselines.compute_all(columns, window_start=since, window_end=until, now=now)
-    if only_new:
-        existing = baseline_store.load(deps.storage, target)
-        built = [b for b in built if b.ref not in existing]
     baseline_store.replace(deps.storage, built)
-    deps.state.baselines_built_at[target] = now
     return len(built)
 
 
-def rebuild_due(deps: JobDeps, target: TargetSettings, now: datetime) -> bool:
-    """New queries get a baseline at most once per analysis window (full rebuild is nightly)."""
-    last = deps.state.baselines_built_at.get(target.name)
-    return last is None or now - last >= deps.settings.analysis.regression.window
+def grow(deps: JobDeps, target: str, refs: Collection[QueryRef], now: datetime) -> list[Baseline]:
+    """Blocking: recompute the baselines of these (learning) queries from all their clean
+    samples up to `now`; a query left without any clean sample loses its baseline."""
+    cfg = deps.settings.analysis.regression
+    since = now - timedelta(days=cfg.baseline_days)
+    wanted = {(r.database, r.query_id) for r in refs}
+    columns = samples.columns(deps.storage, since=since, until=now, target=target,
+                              query_ids={r.query_id for r in refs})
+    built = [b for b in baselines.compute_all(columns, window_start=since, window_end=now, now=now)
+             if (b.ref.database, b.ref.query_id) in wanted]
+    baseline_store.replace_for(deps.storage, refs, built)
+    return built
 
 
 async def rebuild(deps: JobDeps, ctx: JobContext) -> JobOutcome:

@@ -9,12 +9,13 @@ from datetime import datetime
 
 from planwatch.clock import utcnow
 from planwatch.collectors.base import Collector
-from planwatch.errors import CircuitOpen, CollectorError
+from planwatch.errors import CircuitOpen, CollectorError, StorageError
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.jobs import ResultStatus
+from planwatch.model.plans import PlanRequest
 from planwatch.model.samples import CollectionResult
 from planwatch.scheduling.runner import JobContext, JobOutcome
-from planwatch.storage import plans, queries, samples, targets
+from planwatch.storage import plan_requests, plans, queries, samples, targets
 
 _in_use: weakref.WeakKeyDictionary[Collector, threading.Lock] = weakref.WeakKeyDictionary()
 
@@ -32,6 +33,15 @@ def _collect_exclusively(collector: Collector, target: str, now: datetime) -> Co
         lock.release()
 
 
+def _requests(deps: JobDeps, target: str) -> list[PlanRequest]:
+    """Plan captures the analysis asked for (any worker's); none while storage is down."""
+    try:
+        return plan_requests.pending(deps.storage, target)
+    except StorageError as exc:
+        deps.state.storage_error = str(exc)
+        return []
+
+
 def _persist(deps: JobDeps, result: CollectionResult) -> int:
     st = deps.storage
     written = samples.insert(st, result.samples)
@@ -41,6 +51,7 @@ def _persist(deps: JobDeps, result: CollectionResult) -> int:
     if result.plans:
         queries.upsert(st, [p.ref for p in result.plans], result.interval_end)
         plans.upsert(st, result.plans)
+    plan_requests.record(st, result.target, result.plan_attempts)
     targets.set_status(st, result.target, up=True, error=None, at=result.interval_end)
     return written
 
@@ -61,9 +72,10 @@ async def collect(deps: JobDeps, target_name: str, ctx: JobContext) -> JobOutcom
     if not board.allow(target_name, now):
         raise CircuitOpen(target_name, board.retry_in(target_name, now).total_seconds())
     started = time.perf_counter()
+    collector = deps.collector(target)
+    collector.request_plans(await deps.blocking(_requests, deps, target_name))
     try:
-        result = await deps.blocking(_collect_exclusively, deps.collector(target),
-                                     target_name, now)
+        result = await deps.blocking(_collect_exclusively, collector, target_name, now)
     except CollectorError as exc:
         board.record_failure(target_name, utcnow())
         state.up, state.last_error, state.fatal = False, str(exc), exc.fatal

@@ -15,9 +15,18 @@ class Severity(StrEnum):
 
 
 class Cause(StrEnum):
+    """The plan verdict of a regression, from evidence only (SPEC section 11).
+
+    PLAN_CHANGE: a plan captured after the slowdown began differs from the baseline's plan.
+    SAME_PLAN: a plan captured after the slowdown began matches the baseline's plan.
+    PARAMETER_SENSITIVITY: the same plan, fast for some parameter values and slow for others.
+    PLAN_UNKNOWN: no such evidence (yet); `details["plan_reason"]` says why.
+    """
+
     PLAN_CHANGE = "plan_change"
     SAME_PLAN = "same_plan"
     PARAMETER_SENSITIVITY = "parameter_sensitivity"
+    PLAN_UNKNOWN = "plan_unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +53,10 @@ class Regression:
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
-    def plan_changed(self) -> bool:
+    def plan_changed(self) -> bool | None:
+        """True/False from evidence; None when the verdict is plan_unknown."""
+        if self.cause is Cause.PLAN_UNKNOWN:
+            return None
         return self.cause is Cause.PLAN_CHANGE
 
     @property
@@ -63,7 +75,20 @@ class Hotspot:
     share: float
     rank: int
     value: float
-    new_in_top: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HotspotShift:
+    """A lasting change in where a target spends its database time: a query whose share of
+    the window's time is several times what it was in the baseline period (or a query new to
+    the target that already takes a large share)."""
+
+    ref: QueryRef
+    share: float
+    baseline_share: float
+    total_ms: float
+    calls: int
+    new_query: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -68,3 +69,55 @@ class PlanChange:
         if self.after:
             return f"{where}+ {self.after}"
         return f"{where}- {self.before}"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexCandidate:
+    """An index the baseline's plan used and the current plan lacks: `relation` (schema
+    qualified when known) and the columns of its index condition, to test hypothetically."""
+
+    relation: str
+    columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"{self.relation} ({', '.join(self.columns)})"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """The analysis asks the target's collector for a fresh plan of one query.
+
+    Kept in storage (any worker may hold the target's lease next); `error` is the last failed
+    attempt's reason, so the verdict can say why no plan is known.
+    """
+
+    target: str
+    database: str
+    query_id: str
+    requested_at: datetime
+    reason: str = "suspect"
+    candidates: tuple[IndexCandidate, ...] = ()
+    attempted_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanAttempt:
+    """The outcome of one EXPLAIN a collector attempted: a plan hash, or the error."""
+
+    database: str
+    query_id: str
+    at: datetime
+    plan_hash: str | None = None
+    error: str | None = None
+    requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSighting:
+    """A plan of one query as captured: first and latest capture, and its context."""
+
+    plan_hash: str
+    first_seen: datetime
+    last_seen: datetime
+    context: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from planwatch.model.plans import PlanAttempt
+
 
 @dataclass(frozen=True, slots=True)
 class QueryRef:
@@ -45,6 +47,12 @@ class QuerySample:
     blks_temp: int = 0
     plan_hash: str | None = None
     extras: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    held_out: bool = False  # judged abnormal (regressed, suspect): never enters a baseline
+
+    @property
+    def plan_observed(self) -> bool:
+        """True when the plan was captured in this interval, False when carried over."""
+        return bool(self.extras.get("plan_observed"))
 
     @property
     def mean_ms(self) -> float:
@@ -78,6 +86,7 @@ class CollectionResult:
     texts: tuple[StatementText, ...]
     plans: tuple[CapturedPlan, ...]
     health: CollectorHealth
+    plan_attempts: tuple[PlanAttempt, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,9 @@ class CapturedPlan:
     raw: str  # the engine's own plan text (JSON / XML)
     captured_at: datetime
     engine_plan_hash: str | None = None
+    # How the plan was obtained: the role and settings it was explained with, what could not
+    # be applied, and index advice (hypopg) when it was asked for.
+    context: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,24 @@ def replace(st: Storage, baselines: Sequence[Baseline]) -> None:
         ids = queries.ensure(conn, seen)
         rows = {(ids[x.ref], x.plan_hash or _ALL_PLANS): _row(ids[x.ref], x) for x in baselines}
         _sql.upsert(conn, b, [rows[k] for k in sorted(rows)], keys=("query_pk", "plan_hash"))
+
+
+def replace_for(st: Storage, refs: Collection[QueryRef], built: Sequence[Baseline]) -> None:
+    """The baselines of exactly these queries become `built` (per-plan rows of plans no
+    longer seen, and the baselines of queries left out of `built`, are removed)."""
+    if not refs:
+        return
+    with st.begin() as conn:
+        targets = {r.target for r in refs}
+        pks = [pk for t in sorted(targets) for pk in queries.lookup(
+            conn, t, [(r.database, r.query_id) for r in refs if r.target == t]).values()]
+        for chunk in _sql.chunks(sorted(pks)):
+            conn.execute(sa.delete(b).where(b.c.query_pk.in_(list(chunk))))
+        if built:
+            seen = {x.ref: x.window_end for x in built}
+            ids = queries.ensure(conn, seen)
+            rows = {(ids[x.ref], x.plan_hash or _ALL_PLANS): _row(ids[x.ref], x) for x in built}
+            conn.execute(sa.insert(b), [rows[k] for k in sorted(rows)])
 
 
 def _row(query_pk: int, x: Baseline) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from planwatch.model.plans import PlanSighting
 from planwatch.model.samples import CapturedPlan, QueryRef
 from planwatch.storage import _sql, queries
 from planwatch.storage.engine import Storage
@@ -40,6 +41,7 @@ def upsert(st: Storage, plans: Sequence[CapturedPlan]) -> None:
                 "raw": stmt.excluded.raw,
                 "plan_json": stmt.excluded.plan_json,
                 "engine_plan_hash": stmt.excluded.engine_plan_hash,
+                "context": stmt.excluded.context,
             },
         )
         conn.execute(stmt, [rows[k] for k in sorted(rows)])
@@ -54,6 +56,7 @@ def _row(query_pk: int, plan: CapturedPlan) -> dict[str, Any]:
         "raw": plan.raw,
         "first_seen": plan.captured_at,
         "last_seen": plan.captured_at,
+        "context": plan.context or None,
     }
 
 
@@ -97,4 +100,15 @@ def _from_row(row: Any) -> CapturedPlan:
         raw=row.raw,
         captured_at=row.first_seen,
         engine_plan_hash=row.engine_plan_hash,
+        context=row.context or {},
     )
+
+
+def sightings(st: Storage, ref: QueryRef) -> list[PlanSighting]:
+    """The query's plans with their first and latest capture, latest first."""
+    stmt = (sa.select(p.c.plan_hash, p.c.first_seen, p.c.last_seen, p.c.context)
+            .join(q, q.c.id == p.c.query_pk).where(*queries.match(ref))
+            .order_by(p.c.last_seen.desc(), p.c.id.desc()))
+    with st.connect() as conn:
+        return [PlanSighting(r.plan_hash, r.first_seen, r.last_seen, r.context or {})
+                for r in conn.execute(stmt)]

@@ -149,13 +149,21 @@ def _touch(
         stmt = (
             sa.update(q)
             .where(q.c.target == target, q.c.database == database,
-                   _among(conn, q.c.query_id, sorted(ids)))
+                   among(conn, q.c.query_id, sorted(ids)))
             .values(last_seen=latest(q.c.last_seen, sa.literal(at, UTCDateTime)))
             .returning(q.c.id, q.c.query_id, q.c.fingerprint, q.c.last_seen)
         )
         for pk, query_id, fingerprint, seen in conn.execute(stmt):  # row by row: no 1000s of Rows
             found[(target, database, query_id)] = (pk, fingerprint, seen)
     return found
+
+
+def lookup(
+    conn: sa.Connection, target: str, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Storage ids of the target's stored queries among (database, query_id) `keys`."""
+    found = _lookup(conn, {(target, database, query_id) for database, query_id in keys})
+    return {(k[1], k[2]): pk for k, (pk, _) in found.items()}
 
 
 def _lookup(conn: sa.Connection, keys: Collection[Key]) -> dict[Key, tuple[int, str]]:
@@ -166,13 +174,13 @@ def _lookup(conn: sa.Connection, keys: Collection[Key]) -> dict[Key, tuple[int, 
     found: dict[Key, tuple[int, str]] = {}
     for (target, database), ids in sorted(groups.items()):
         stmt = sa.select(q.c.id, q.c.query_id, q.c.fingerprint).where(
-            q.c.target == target, q.c.database == database, _among(conn, q.c.query_id, ids))
+            q.c.target == target, q.c.database == database, among(conn, q.c.query_id, ids))
         for pk, query_id, fingerprint in conn.execute(stmt).all():
             found[(target, database, query_id)] = (pk, fingerprint)
     return found
 
 
-def _among(
+def among(
     conn: sa.Connection, column: sa.Column[str], values: list[str]
 ) -> sa.ColumnElement[bool]:
     """`column` is one of `values`, sent as one parameter however many there are (a JSON
@@ -238,6 +246,28 @@ def known(st: Storage, target: str) -> set[tuple[str, str]]:
     with st.connect() as conn:
         rows = conn.execute(sa.select(q.c.database, q.c.query_id).where(q.c.target == target))
         return {(r.database, r.query_id) for r in rows}
+
+
+def first_seen(
+    st: Storage, target: str, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
+    """When each of the target's (database, query_id) `keys` was first seen."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    with st.connect() as conn:
+        stmt = sa.select(q.c.database, q.c.query_id, q.c.first_seen).where(
+            q.c.target == target, among(conn, q.c.query_id, [k[1] for k in wanted]))
+        found = {(r.database, r.query_id): r.first_seen for r in conn.execute(stmt)}
+    return {k: v for k, v in found.items() if k in set(wanted)}
+
+
+def watched_since(st: Storage, target: str) -> datetime | None:
+    """When planwatch first saw any query of the target."""
+    with st.connect() as conn:
+        value: datetime | None = conn.execute(
+            sa.select(sa.func.min(q.c.first_seen)).where(q.c.target == target)).scalar()
+        return value
 
 
 def text_of(st: Storage, ref: QueryRef) -> str | None:

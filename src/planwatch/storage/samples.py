@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from planwatch.model.samples import QueryRef, QuerySample, SampleColumns
-from planwatch.storage import _sql, queries
+from planwatch.storage import _sql, lineage, queries
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import UTCDateTime
 from planwatch.storage.tables import queries as q
@@ -95,10 +96,30 @@ def window(st: Storage, target: str, since: datetime, until: datetime) -> list[Q
 
 
 def for_query(st: Storage, ref: QueryRef, since: datetime, until: datetime) -> list[QuerySample]:
-    """One query's samples in (since, until], oldest first."""
-    stmt = _select(since, until).where(*queries.match(ref))
+    """One query's samples in (since, until], oldest first, including those it had under
+    the native ids it had before (`lineage`), all reported under `ref`."""
+    pks = lineage.history_pks(st, ref)
+    if not pks:
+        return []
+    stmt = _select(since, until).where(s.c.query_pk.in_(pks))
     with st.connect() as conn:
-        return [_from_row(r) for r in conn.execute(stmt)]
+        found = [_from_row(r) for r in conn.execute(stmt)]
+    found.sort(key=lambda x: x.interval_start)
+    return [x if x.ref == ref else dataclasses.replace(x, ref=ref) for x in found]
+
+
+def first_held_out(st: Storage, since: Mapping[QueryRef, datetime]) -> dict[QueryRef, datetime]:
+    """For each query, the start of its first held-out sample at or after the given time."""
+    out: dict[QueryRef, datetime] = {}
+    with st.connect() as conn:
+        for ref, at in since.items():
+            stmt = (sa.select(sa.func.min(s.c.interval_start))
+                    .join(q, q.c.id == s.c.query_pk)
+                    .where(*queries.match(ref), s.c.held_out, s.c.interval_start >= at))
+            first = conn.execute(stmt).scalar()
+            if first is not None:
+                out[ref] = first
+    return out
 
 
 def latest_interval_end(st: Storage, target: str) -> datetime | None:
@@ -135,13 +156,57 @@ def _from_row(row: Any) -> QuerySample:
         blks_temp=row.blks_temp,
         plan_hash=row.plan_hash,
         extras=row.extras or {},
+        held_out=bool(row.held_out),
     )
 
 
+def hold_out(st: Storage, marks: Sequence[tuple[QueryRef, datetime]]) -> int:
+    """Mark these (query, interval_start) samples abnormal: no baseline will fold them in."""
+    if not marks:
+        return 0
+    with st.begin() as conn:
+        rows = _keyed(conn, marks)
+        if not rows:
+            return 0
+        stmt = (sa.update(s)
+                .where(s.c.query_pk == sa.bindparam("pk"),
+                       s.c.interval_start == sa.bindparam("start"))
+                .values(held_out=True))
+        conn.execute(stmt, rows)
+    return len(rows)
+
+
+def restart_from(st: Storage, ref: QueryRef, since: datetime) -> None:
+    """The query's behaviour changed for good while it was learning: from now on only the
+    samples from `since` count (earlier ones are held out, later ones are not)."""
+    with st.begin() as conn:
+        found = queries.lookup(conn, ref.target, [(ref.database, ref.query_id)])
+        pk = found.get((ref.database, ref.query_id))
+        if pk is not None:
+            conn.execute(sa.update(s).where(s.c.query_pk == pk)
+                         .values(held_out=s.c.interval_start < since))
+
+
+def _keyed(
+    conn: sa.Connection, marks: Sequence[tuple[QueryRef, datetime]]
+) -> list[dict[str, Any]]:
+    by_target: dict[str, set[tuple[str, str]]] = {}
+    for ref, _ in marks:
+        by_target.setdefault(ref.target, set()).add((ref.database, ref.query_id))
+    ids = {(t, *k): pk for t, keys in by_target.items()
+           for k, pk in queries.lookup(conn, t, keys).items()}
+    rows = {(ids[key], start) for ref, start in marks
+            if (key := (ref.target, ref.database, ref.query_id)) in ids}
+    return [{"pk": pk, "start": start} for pk, start in sorted(rows)]
+
+
 def columns(
-    st: Storage, *, since: datetime, until: datetime, target: str | None = None
+    st: Storage, *, since: datetime, until: datetime, target: str | None = None,
+    query_ids: Collection[str] | None = None,
 ) -> SampleColumns:
-    """All samples in (since, until] as numpy arrays grouped by query, for baseline rebuilds.
+    """The samples in (since, until] that may enter a baseline (not held out) as numpy arrays
+    grouped by query, for baseline builds; `query_ids` narrows them to some queries of the
+    target (other databases' queries with the same id may come along: filter the result).
 
     Each column crosses the driver as one separator-joined string that numpy parses in C, so
     millions of rows load in seconds (one Python tuple per row would take ten times longer).
@@ -156,10 +221,15 @@ def columns(
         _sql.agg_text(s.c.blks_hit + s.c.blks_read, ","),
         _sql.agg_text(s.c.blks_temp, ","),
         _sql.agg_text(sa.func.coalesce(s.c.plan_hash, ""), _PLAN_SEP),
-    ).where(_scanned(s.c.interval_end) > since, _scanned(s.c.interval_end) <= until)
+    ).where(_scanned(s.c.interval_end) > since, _scanned(s.c.interval_end) <= until,
+            sa.not_(s.c.held_out))
     if target is not None:
         stmt = stmt.join_from(s, q, q.c.id == s.c.query_pk).where(q.c.target == target)
     with st.connect() as conn:
+        if query_ids is not None:
+            if target is None:
+                raise ValueError("query_ids needs a target")
+            stmt = stmt.where(queries.among(conn, q.c.query_id, sorted(query_ids)))
         n, pks, calls, micros, nrows, blks, temp, plans = conn.execute(stmt).one()
         refs = _refs(conn, target) if n else {}
     if not n:

@@ -107,6 +107,10 @@ queries = sa.Table(
     sa.Column("text", sa.Text, nullable=True),
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
+    # The query this one continues after its native id changed (same fingerprint; table
+    # re-created, restore, engine upgrade): history and baseline carry over. No foreign key:
+    # adding one would make SQLite re-create the table every other one points to.
+    sa.Column("predecessor_pk", Id, nullable=True),
     sa.UniqueConstraint("target", "database", "query_id"),
     sa.Index("ix_queries_fingerprint", "fingerprint"),
 )
@@ -122,7 +126,19 @@ plans = sa.Table(
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("context", JSONType, nullable=True),  # role/settings it was explained with
     sa.UniqueConstraint("query_pk", "plan_hash"),
+)
+
+plan_requests = sa.Table(
+    "plan_requests",
+    metadata,
+    _query_fk(primary_key=True),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("candidates", JSONType, nullable=True),  # index candidates to test (hypopg)
+    sa.Column("attempted_at", UTCDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
 )
 
 query_samples = sa.Table(
@@ -140,6 +156,8 @@ query_samples = sa.Table(
     sa.Column("blks_read", sa.BigInteger, nullable=False),
     sa.Column("blks_temp", sa.BigInteger, nullable=False),
     sa.Column("extras", JSONType, nullable=True),
+    # Judged abnormal (regressed, or suspect while learning): never enters a baseline.
+    sa.Column("held_out", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_query_samples_interval_end", "interval_end"),
 )
 

@@ -63,7 +63,7 @@ def _capture(cluster: pgcluster.PgCluster, db: str, text: str) -> tuple[str, int
     target = TargetSettings(name="t", engine="postgresql", dsn=Secret(cluster.dsn(db)))
     with pg_session.connect(target, pg_session.parse_dsn(target)) as conn:
         version = conn.info.server_version
-        doc = pg_capture.explain(conn, text, version)
+        doc = pg_capture.explain(conn, text, version).doc
         left = conn.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()
     plan = pg_plans.capture(REF, doc, datetime.now(UTC))
     return plan.plan_hash, version, int(left["n"]) if left else -1

@@ -21,6 +21,7 @@ from planwatch.config.settings import Secret, TargetSettings
 from planwatch.devtools import mariadbserver, pgcluster
 from planwatch.devtools.mariadbserver import MariaDbServer
 from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.model.plans import PlanRequest
 from planwatch.model.samples import CollectionResult, QuerySample
 
 pytestmark = pytest.mark.integration
@@ -173,7 +174,7 @@ def test_plan_captured_then_recaptured_after_drop_index(
     assert '"index":"orders_customer_idx"' in plan.plan_json and plan.raw.startswith("{")
     mariadb_server.sql("DROP INDEX orders_customer_idx ON orders", db=shop)
     run(mariadb_server, shop, LOOKUP, [2, 3])
-    collector.request_plans([plan.ref])
+    collector.request_plans([PlanRequest(plan.ref.target, plan.ref.database, digest, T0)])
     second = collector.collect(T0 + STEP)
     again = next(p for p in second.plans if p.ref.query_id == digest)
     assert again.plan_hash != plan.plan_hash

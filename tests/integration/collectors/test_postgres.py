@@ -17,7 +17,8 @@ from planwatch.config.settings import Secret, TargetSettings
 from planwatch.devtools import pgcluster
 from planwatch.devtools.pgcluster import PgCluster
 from planwatch.errors import CollectorError, TargetUnreachable
-from planwatch.model.samples import CollectionResult, QueryRef
+from planwatch.model.plans import PlanRequest
+from planwatch.model.samples import CollectionResult
 
 pytestmark = pytest.mark.integration
 
@@ -154,12 +155,19 @@ def test_plan_captured_then_recaptured_after_drop_index(
 
     pg_cluster.psql("DROP INDEX orders_customer_idx", shop)
     run(pg_cluster, shop, LOOKUP, [3, 4])
-    collector.request_plans([QueryRef("pg-test", shop, lookup_id)])
+    collector.request_plans([PlanRequest("pg-test", shop, lookup_id, T0)])
     second = collector.collect(T0 + timedelta(minutes=5))
     after = next(p for p in second.plans if p.ref.query_id == lookup_id)
     assert after.plan_hash != before.plan_hash
     assert "orders_customer_idx" not in after.plan_json and "Seq Scan" in after.plan_json
-    assert sample_for(second, lookup_id).plan_hash == after.plan_hash
+    sample = sample_for(second, lookup_id)
+    assert sample.plan_hash == after.plan_hash and sample.plan_observed
+    [attempt] = [a for a in second.plan_attempts if a.query_id == lookup_id]
+    assert attempt.requested and attempt.plan_hash == after.plan_hash and attempt.error is None
+    run(pg_cluster, shop, LOOKUP, [5])
+    third = collector.collect(T0 + timedelta(minutes=10))
+    carried = sample_for(third, lookup_id)
+    assert carried.plan_hash == after.plan_hash and not carried.plan_observed
     prepared = collector.connection().execute("SELECT count(*) AS n FROM pg_prepared_statements")
     assert prepared.fetchone() == {"n": 0}
 

@@ -1,5 +1,5 @@
-"""Pure lifecycle of hotspot alerts: newcomers to the top by time open one warning, staying
-there updates it, leaving the top resolves it after the windows; regressions take precedence."""
+"""Pure lifecycle of hotspot alerts: a lasting shift of database time opens one warning, its
+persistence updates it, its end resolves it after the windows; regressions take precedence."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from planwatch.alerting import lifecycle
 from planwatch.alerting.lifecycle import Action
 from planwatch.model.alerts import AlertKind, AlertStatus
-from planwatch.model.findings import Cause, Hotspot, Regression, Severity
+from planwatch.model.findings import Cause, HotspotShift, Regression, Severity
 from planwatch.model.samples import QueryRef
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -17,29 +17,29 @@ REF = QueryRef("orders-db", "shop", "101", "fp")
 OTHER = QueryRef("orders-db", "shop", "202", "fp2")
 
 
-def spot(ref: QueryRef = REF, *, new: bool = True, metric: str = "time",
-         share: float = 0.4) -> Hotspot:
-    return Hotspot(ref, metric, share, 1, 1234.5, new_in_top=new)
+def spot(ref: QueryRef = REF, *, share: float = 0.4, new: bool = False) -> HotspotShift:
+    return HotspotShift(ref, share, 0.0 if new else 0.05, 1234.5, 100, new_query=new)
 
 
-def run(active: dict, spots: list[Hotspot], now: datetime = T0, **kw: object) -> list:  # type: ignore[type-arg]
+def run(active: dict, spots: list[HotspotShift], now: datetime = T0, **kw: object) -> list:  # type: ignore[type-arg]
     return lifecycle.hotspots(active, spots, evaluated_targets=["orders-db"],
                               texts={REF: "SELECT 1"}, resolve_after_windows=2, now=now, **kw)
 
 
-def test_a_newcomer_by_time_opens_one_warning_with_its_share() -> None:
-    [opened] = run({}, [spot(), spot(OTHER, new=False), spot(REF, metric="io")])
+def test_a_shift_opens_one_warning_with_its_shares() -> None:
+    [opened, other] = run({}, [spot(), spot(OTHER, new=True)])
     alert = opened.alert
     assert opened.action is Action.OPEN and alert.kind is AlertKind.HOTSPOT
     assert alert.severity is Severity.WARNING and alert.query_id == "101"
     assert alert.query_text == "SELECT 1" and alert.details["share"] == 0.4
-    assert "40%" in alert.title
+    assert alert.title == "query 101 takes 40% of the database time (was 5%)"
+    assert other.alert.title.endswith("(a new query)")
 
 
 def test_staying_in_the_top_updates_then_leaving_resolves_after_the_windows() -> None:
     [opened] = run({}, [spot()])
     active = {opened.alert.dedup_key: replace(opened.alert, id=7)}
-    [tick] = run(active, [spot(new=False, share=0.5)], T0 + timedelta(minutes=5))
+    [tick] = run(active, [spot(share=0.5)], T0 + timedelta(minutes=5))
     assert tick.action is Action.TICK and tick.alert.details["share"] == 0.5
     active = {tick.alert.dedup_key: tick.alert}
     [one] = run(active, [], T0 + timedelta(minutes=10))

@@ -1,4 +1,4 @@
-"""Hotspots: top-N by share of time, I/O and calls per target, and queries new to the top."""
+"""Hotspots: top-N by share of time, I/O and calls per target, and lasting shifts of time."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from planwatch.analysis import hotspots
 from planwatch.config.settings import HotspotSettings
+from planwatch.model.baselines import Baseline
 from planwatch.model.findings import Hotspot
 from planwatch.model.samples import QueryRef, QuerySample
 
@@ -37,47 +38,74 @@ def by_metric(found: list[Hotspot], metric: str) -> list[tuple[str, float, int]]
 
 
 def test_shares_per_metric() -> None:
-    found = hotspots.find(WINDOW, previous_top={}, settings=HotspotSettings())
+    found = hotspots.find(WINDOW, settings=HotspotSettings())
     assert by_metric(found, "time") == [("a", 0.7, 1), ("b", 0.2, 2), ("c", 0.1, 3)]
     assert by_metric(found, "io") == [("b", 0.6, 1), ("a", 0.2, 2), ("d", 0.18, 3)]
     assert by_metric(found, "calls") == [("b", 0.6, 1), ("a", 0.2, 2), ("c", 0.1, 3),
                                          ("d", 0.1, 4)]
-    assert not any(h.new_in_top for h in found)  # no history yet
     first = found[0]
     assert first.value == 700.0
     assert first.share == pytest.approx(0.7)
 
 
 def test_min_share_and_top_n() -> None:
-    found = hotspots.find(WINDOW, previous_top={},
+    found = hotspots.find(WINDOW,
                           settings=HotspotSettings(top_n=2, min_share=0.25))
     assert [(h.metric, h.ref.query_id) for h in found] == [
         ("time", "a"), ("io", "b"), ("calls", "b")]
 
 
-def test_new_in_top_against_previous_top_sets() -> None:
-    settings = HotspotSettings()
-    previous = hotspots.top_sets(hotspots.find(WINDOW[2:], previous_top={}, settings=settings))
-    assert previous["time"] == {B, C}
-    found = hotspots.find(WINDOW, previous_top=previous, settings=settings)
-    assert [(h.ref.query_id, h.new_in_top) for h in found if h.metric == "time"] == [
-        ("a", True), ("b", False), ("c", False)]
-
-
 def test_io_falls_back_to_logical_reads_when_everything_is_cached() -> None:
     cached = [s(A, 10.0, 1, hit=900), s(B, 10.0, 1, hit=100)]
-    found = hotspots.find(cached, previous_top={}, settings=HotspotSettings())
+    found = hotspots.find(cached, settings=HotspotSettings())
     assert by_metric(found, "io") == [("a", 0.9, 1), ("b", 0.1, 2)]
 
 
 def test_targets_are_ranked_separately_and_suspect_samples_ignored() -> None:
     window = [*WINDOW, s(OTHER, 5.0, 1), s(OTHER, 9999.0, 1, suspect=True)]
-    found = hotspots.find(window, previous_top={}, settings=HotspotSettings())
+    found = hotspots.find(window, settings=HotspotSettings())
     other = [h for h in found if h.ref.target == "pg2"]
     assert [(h.metric, h.share, h.rank) for h in other] == [("time", 1.0, 1), ("calls", 1.0, 1)]
     assert by_metric(found, "time")[0] == ("a", 0.7, 1)
 
 
 def test_empty_window_has_no_hotspots() -> None:
-    assert hotspots.find([], previous_top={}, settings=HotspotSettings()) == []
-    assert hotspots.top_sets([]) == {"time": set(), "io": set(), "calls": set()}
+    assert hotspots.find([], settings=HotspotSettings()) == []
+
+
+def base(ref: QueryRef, calls: int, mean_ms: float, n: int = 20) -> Baseline:
+    return Baseline(ref, None, T0 - timedelta(days=7), T0, n, calls, mean_ms, mean_ms, 0.0,
+                    mean_ms, 0.0, T0)
+
+
+# Baseline period: A 10%, B 60%, C 30% of the database time.
+KNOWN = {A: base(A, 1000, 1.0), B: base(B, 6000, 1.0), C: base(C, 3000, 1.0)}
+
+
+def shifts(window: list[QuerySample], newcomers: set[QueryRef] = frozenset()) -> list[
+        tuple[str, float, float, bool]]:
+    found = hotspots.shifts(window, known=KNOWN, usable=set(KNOWN), newcomers=newcomers,
+                            settings=HotspotSettings(), min_calls=10)
+    return [(h.ref.query_id, round(h.share, 2), round(h.baseline_share, 2), h.new_query)
+            for h in found]
+
+
+def test_a_query_that_triples_its_share_of_time_is_a_shift() -> None:
+    window = [s(A, 400.0, 40), s(B, 400.0, 400), s(C, 200.0, 200)]
+    assert shifts(window) == [("a", 0.4, 0.1, False)]
+
+
+def test_rank_shuffles_and_load_changes_are_no_shift() -> None:
+    same = [s(A, 120.0, 120), s(B, 500.0, 500), s(C, 380.0, 380)]  # B and C swap a little
+    doubled = [s(A, 200.0, 200), s(B, 1200.0, 1200), s(C, 600.0, 600)]  # 2x the load, same mix
+    assert shifts(same) == [] and shifts(doubled) == []
+
+
+def test_one_long_call_is_no_lasting_shift() -> None:
+    assert shifts([s(A, 900.0, 1), s(B, 60.0, 60), s(C, 40.0, 40)]) == []
+
+
+def test_a_heavy_new_query_is_a_shift_only_when_new_to_the_target() -> None:
+    window = [s(D, 500.0, 50), s(B, 300.0, 300), s(C, 200.0, 200)]
+    assert shifts(window) == []  # new to planwatch only (e.g. just installed)
+    assert shifts(window, newcomers={D}) == [("d", 0.5, 0.0, True)]

@@ -40,7 +40,8 @@ def window(means: list[float], calls: int = 100, plan: str | None = "aaaa",
     start = NOW - len(means) * timedelta(minutes=5)
     return [
         QuerySample(REF, start + i * timedelta(minutes=5), start + (i + 1) * timedelta(minutes=5),
-                    calls=calls, total_ms=m * calls, plan_hash=plan, **extra)  # type: ignore[arg-type]
+                    calls=calls, total_ms=m * calls, rows=5 * calls, blks_hit=20 * calls,
+                    plan_hash=plan, **extra)  # type: ignore[arg-type]
         for i, m in enumerate(means)
     ]
 
@@ -55,7 +56,11 @@ def test_three_times_slower_with_enough_calls_is_a_warning() -> None:
     found = regressions.detect(baseline(), window([30.0, 31.0, 29.0]), SETTINGS)
     assert found is not None
     assert found.severity is Severity.WARNING
-    assert found.cause is Cause.SAME_PLAN
+    assert found.cause is Cause.PLAN_UNKNOWN  # no plan captured since the slowdown began
+    assert found.plan_changed is None
+    observed = window([30.0, 31.0, 29.0], extras={"plan_observed": True})
+    same = regressions.detect(baseline(), observed, SETTINGS)
+    assert same is not None and same.cause is Cause.SAME_PLAN and same.plan_changed is False
     assert (found.baseline_ms, found.current_ms, found.ratio) == (10.0, 30.0, 3.0)
     assert found.impact_ms == pytest.approx((30.0 - 10.5) * 300)
     assert (found.recent_calls, found.baseline_calls) == (300, 200_000)
@@ -150,13 +155,14 @@ def test_evaluate_sorts_verdicts_and_diffs_changed_plans() -> None:
         return {"aaaa": old, "bbbb": new}.get(plan_hash)
 
     recent = {
-        REF: window([60.0, 60.0, 60.0], plan="bbbb"),
+        REF: window([60.0, 60.0, 60.0], plan="bbbb", extras={"plan_observed": True}),
         other: [s.__class__(other, s.interval_start, s.interval_end, s.calls, s.total_ms,
                             plan_hash="aaaa") for s in window([10.0, 10.2, 9.9])],
     }
     known = {REF: baseline(), other: baseline(ref=other), quiet: baseline(ref=quiet)}
     result = regressions.evaluate(known, recent, SETTINGS, plans)
     assert [r.ref for r in result.regressions] == [REF]
+    assert result.suspects == {REF}
     found = result.regressions[0]
     assert found.cause is Cause.PLAN_CHANGE and found.plan_changed
     assert (found.old_plan_hash, found.new_plan_hash) == ("aaaa", "bbbb")
@@ -169,11 +175,11 @@ def test_evaluate_sorts_verdicts_and_diffs_changed_plans() -> None:
 
 def test_parameter_sensitive_regression() -> None:
     spread = baseline(mad_ms=4.0)  # MAD / median 0.4: the query always varied
-    recent = window([15.0, 75.0] * 6)  # mean 45, max/min 5
+    recent = window([25.0, 75.0] * 6, extras={"plan_observed": True})  # mean 50, max/min 3
     found = regressions.detect(spread, recent, SETTINGS)
     assert found is not None
     assert found.cause is Cause.PARAMETER_SENSITIVITY
-    assert found.details["recent_max_min"] == 5.0
+    assert found.details["recent_max_min"] == 3.0
 
 
 def test_custom_thresholds_are_respected() -> None:

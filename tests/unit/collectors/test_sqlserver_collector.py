@@ -23,6 +23,7 @@ from planwatch.collectors.sqlserver import SqlServerCollector
 from planwatch.collectors.sqlserver_source import SourceError
 from planwatch.config.settings import Secret, TargetSettings
 from planwatch.errors import CollectorError
+from planwatch.model.plans import PlanRequest
 from planwatch.model.samples import CollectionResult, QuerySample
 from shared_fixtures import FIXTURES, LOCAL_FIXTURES
 
@@ -183,7 +184,8 @@ def test_forced_plan_and_tuning_recommendation_in_extras() -> None:
 def test_requested_plan_is_parsed_again() -> None:
     c, replay = collector("querystore_two_intervals.json")
     first = poll(c, replay, T0)
-    c.request_plans([only(first, "8").ref])
+    ref = only(first, "8").ref
+    c.request_plans([PlanRequest(ref.target, ref.database, ref.query_id, T0)])
     replay.polls[1]["responses"]["shop/plans"].append(
         replay.polls[0]["responses"]["shop/plans"][1])
     second = poll(c, replay, T0 + timedelta(hours=1))
