@@ -1,8 +1,9 @@
 """Which index would help: the indexes the baseline's plan used that the new plan does without.
 
-For every relation the old plan reached through an index (Index Scan, Index Only Scan, or a
-Bitmap Heap Scan over a Bitmap Index Scan) and the new plan reaches without one, a candidate
-with the columns of the old index condition. The collector tests candidates as hypothetical
+For every relation the old plan reached through an index condition (Index Scan, Index Only
+Scan, or a Bitmap Heap Scan over a Bitmap Index Scan) whose leading column no index condition
+of the new plan on that relation uses, a candidate with the columns of the old condition (an
+index scan kept only for its order, without a condition on them, does not count). The collector tests candidates as hypothetical
 indexes (hypopg) and reports the estimated cost with and without them.
 """
 
@@ -20,13 +21,12 @@ _COLUMN = re.compile(
 
 def lost_indexes(old: PlanNode, new: PlanNode) -> tuple[IndexCandidate, ...]:
     """Candidates, one per relation, in the old plan's order."""
-    still = {relation for relation, _ in _index_access(new)}
+    still = {(relation, column) for relation, condition in _index_access(new)
+             for column in condition_columns(condition)}
     found: dict[str, tuple[str, ...]] = {}
     for relation, condition in _index_access(old):
-        if relation in still or relation in found:
-            continue
         columns = condition_columns(condition)
-        if columns:
+        if columns and relation not in found and (relation, columns[0]) not in still:
             found[relation] = columns
     return tuple(IndexCandidate(r, cols) for r, cols in found.items())
 

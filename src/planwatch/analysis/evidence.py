@@ -17,6 +17,7 @@ from planwatch.model.samples import QuerySample
 
 ORDER_OF_MAGNITUDE = 10.0
 WAIT_SHARE = 0.3  # a wait event named as a cause from this share of the time up
+MIN_OBSERVATIONS = 5  # pg_stat_activity snapshots of the query before a share is stated
 CPU = "CPU"
 
 
@@ -103,7 +104,8 @@ def _summary(source: str, shares: dict[str, float], observations: int | None) ->
         out["observations"] = observations
         out["cpu_share"] = round(shares.get(CPU, 0.0), 3)
     top = events[0] if events else None
-    if top is not None and top[1] >= WAIT_SHARE:
+    few = observations is not None and observations < MIN_OBSERVATIONS
+    if top is not None and top[1] >= WAIT_SHARE and not few:
         of = f" ({round(top[1] * observations)} of {observations} observations)" if (
             observations) else " of its execution time"
         out["summary"] = f"waiting on {top[0]} {top[1]:.0%} of the time{of}"

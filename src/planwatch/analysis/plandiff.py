@@ -163,9 +163,17 @@ def _flags(plan: PlanNode) -> Counter[tuple[str, str]]:
 
 
 def _flag_changes(old: PlanNode, new: PlanNode) -> list[PlanChange]:
+    """Flags gone and come; one of each with the same prefix on the same relations is one
+    change (`blocked_customers: subplan:hashed -> subplan:per row (Materialize)`)."""
     before, after = _flags(old), _flags(new)
-    gone = [PlanChange("flag", where or None, flag, None)
-            for where, flag in sorted((before - after).elements())]
-    came = [PlanChange("flag", where or None, None, flag)
-            for where, flag in sorted((after - before).elements())]
-    return gone + came
+    gone = sorted((before - after).elements())
+    came = sorted((after - before).elements())
+    out = []
+    for where, flag in gone:
+        prefix = flag.split(":", 1)[0] + ":" if ":" in flag else None
+        twin = next((c for c in came if prefix and c[0] == where and c[1].startswith(prefix)),
+                    None)
+        if twin is not None:
+            came.remove(twin)
+        out.append(PlanChange("flag", where or None, flag, twin[1] if twin else None))
+    return out + [PlanChange("flag", where or None, None, flag) for where, flag in came]

@@ -7,6 +7,7 @@ costs, row estimates and actual timings are kept in `estimates` for display and 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -81,17 +82,38 @@ def parse(explain: str | list[Any] | Mapping[str, Any]) -> PlanNode:
     return to_node(root)
 
 
-def to_node(node: Mapping[str, Any]) -> PlanNode:
+def to_node(node: Mapping[str, Any], hashed: frozenset[str] = frozenset()) -> PlanNode:
+    """`hashed`: names of the subplans the parent's conditions use as `hashed SubPlan n`."""
+    mine = _hashed_subplans(node)
     return PlanNode(
         op=str(node["Node Type"]),
         relation=_relation(node),
         index=node.get("Index Name"),
         join_type=node.get("Join Type"),
         strategy=node.get("Strategy"),
-        flags=_flags(node),
-        children=tuple(to_node(child) for child in node.get("Plans", ())),
+        flags=_flags(node, hashed),
+        children=tuple(to_node(child, mine) for child in node.get("Plans", ())),
         estimates={k: node[k] for k in _ESTIMATE_KEYS if k in node},
     )
+
+
+_CONDITIONS = ("Filter", "Join Filter", "Hash Cond", "Index Cond", "Recheck Cond",
+               "One-Time Filter", "Merge Cond")
+_HASHED = re.compile(r"hashed (SubPlan \d+)")
+
+
+def _flag_value(key: str, value: Any, hashed: frozenset[str]) -> str:
+    """`SubPlan n` is numbered by position: what matters is hashed or run again per row."""
+    if key == "Subplan Name" and str(value).startswith("SubPlan "):
+        return "hashed" if value in hashed else "per row"
+    return str(value)
+
+
+def _hashed_subplans(node: Mapping[str, Any]) -> frozenset[str]:
+    """A hashed subplan (the whole subquery result in a hash table) and a plain one (run again
+    for every row) are different plans: PostgreSQL says which only in the parent's condition."""
+    text = " ".join(str(node[k]) for k in _CONDITIONS if k in node)
+    return frozenset(_HASHED.findall(text))
 
 
 def _relation(node: Mapping[str, Any]) -> str | None:
@@ -102,8 +124,9 @@ def _relation(node: Mapping[str, Any]) -> str | None:
     return f"{schema}.{name}" if schema else str(name)
 
 
-def _flags(node: Mapping[str, Any]) -> tuple[str, ...]:
-    flags = [f"{prefix}:{node[key]}" for key, prefix in _FLAG_KEYS.items() if node.get(key)]
+def _flags(node: Mapping[str, Any], hashed: frozenset[str]) -> tuple[str, ...]:
+    flags = [f"{prefix}:{_flag_value(key, node[key], hashed)}"
+             for key, prefix in _FLAG_KEYS.items() if node.get(key)]
     if node.get("Parallel Aware"):
         flags.append("parallel")
     return tuple(flags)

@@ -154,3 +154,28 @@ def test_the_onset_is_the_last_run_of_slow_intervals() -> None:
     ended = samples((30.0, 100, "aaaa", False), (10.0, 100, "aaaa", False))
     assert classify.onset(BASE, ended, SETTINGS) == (NOW, NOW + STEP)
     assert classify.onset(BASE, samples((10.0, 100, "aaaa", False)), SETTINGS) is None
+
+
+def test_an_index_kept_only_for_its_order_still_counts_as_lost() -> None:
+    from planwatch.analysis import advice
+
+    bitmap = PlanNode("Sort", children=(PlanNode(
+        "Bitmap Heap Scan", relation="orders", children=(PlanNode(
+            "Bitmap Index Scan", index="orders_customer_id_idx",
+            estimates={"Index Cond": "(customer_id = $1)"}),)),))
+    ordered = PlanNode("Limit", children=(PlanNode(
+        "Index Scan Backward", relation="orders", index="orders_created_at_idx",
+        estimates={"Filter": "(customer_id = $1)"}),))
+    assert [c.describe() for c in advice.lost_indexes(bitmap, ordered)] == [
+        "orders (customer_id)"]
+    assert advice.lost_indexes(bitmap, bitmap) == ()
+    assert advice.condition_columns("((a.status = 'x'::text) AND (created_at > $2))") == (
+        "status", "created_at")
+
+
+def test_a_few_observations_state_no_share() -> None:
+    recent = samples((30.0, 100, "aaaa", True), extras={"activity": {"IPC/BgWorkerShutdown": 1,
+                                                                      "CPU": 1}})
+    got = verdict(BASE, recent)
+    assert "summary" not in got.details["waits"]
+    assert got.details["waits"]["observations"] == 2

@@ -188,3 +188,16 @@ def test_custom_thresholds_are_respected() -> None:
     lenient = RegressionSettings(min_ratio=1.5, min_abs_ms=1.0, critical_ratio=1.6)
     found = regressions.detect(baseline(), window([17.0, 17.5, 16.5]), lenient)
     assert found is not None and found.severity is Severity.CRITICAL
+
+
+def test_a_change_inside_the_window_is_judged_on_the_intervals_since_it() -> None:
+    # Six intervals: four normal, then two at 2.5x. The window mean (15 ms) has no effect yet.
+    recent = window([10.0, 10.2, 9.9, 10.1, 25.0, 25.5])
+    found = regressions.detect(baseline(), recent, SETTINGS)
+    assert found is not None and found.current_ms == pytest.approx(25.25)
+    # One slow interval at the end is not enough on its own, nor a run that is not ongoing.
+    assert regressions.detect(baseline(), window([10.0, 10.2, 9.9, 10.1, 10.0, 25.0]),
+                              SETTINGS) is None
+    ended = window([10.0, 10.2, 25.0, 25.5, 10.0, 10.1])
+    assert regressions.detect(baseline(), ended, SETTINGS) is None
+    assert regressions.is_normal(baseline(), ended, SETTINGS) is True

@@ -1,0 +1,69 @@
+"""Detection and diagnosis on a noisy workload: the scenario suite's table (issue 10).
+
+Starts a throwaway PostgreSQL cluster, one shop database per scenario with its own noisy
+workload (14 statement shapes, two roles, Poisson arrivals, bursts, connection churn), and ONE
+fresh `planwatch run` watching them all with default settings except the intervals given here.
+Once the baselines are usable, every change is made at once; the table says per scenario:
+detected or not, seconds to the alert, the plan verdict, false alerts, and for a recovery the
+seconds to auto-resolution. See planwatch.devtools.scenarios.
+
+    .venv/bin/python bench/detection_scenarios.py            # 5 s / 10 s / 30 s window
+    .venv/bin/python bench/detection_scenarios.py --collection 2 --analysis 4 --window 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+
+from planwatch.devtools import pgcluster, scenarios
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collection", type=int, default=5, help="collection interval, s")
+    parser.add_argument("--analysis", type=int, default=10, help="analysis interval, s")
+    parser.add_argument("--window", type=int, default=30, help="analysis window, s")
+    parser.add_argument("--only", nargs="*", help="scenario names (default: all)")
+    parser.add_argument("--json", type=Path, help="write the raw results here")
+    args = parser.parse_args(argv)
+    timing = scenarios.Timing(args.collection, args.analysis, args.window)
+    chosen = [s for s in scenarios.SCENARIOS if not args.only or s.name in args.only]
+    cluster = pgcluster.start_cluster({"shared_preload_libraries": "pg_stat_statements"})
+    started = time.monotonic()
+    try:
+        facts = common.machine(cluster)
+        with tempfile.TemporaryDirectory(prefix="planwatch-scenarios-") as tmp:
+            report = scenarios.run(cluster, Path(tmp), scenarios=chosen, timing=timing,
+                                   log=lambda m: print(m, flush=True))
+            log_tail = (Path(tmp) / "planwatch.log").read_text()[-3000:]
+    finally:
+        cluster.cleanup()
+    rows = [[o.scenario, o.expected or "no alert", "yes" if o.detected else "no",
+             o.seconds_to_alert if o.seconds_to_alert is not None else "-", o.verdict or "-",
+             len(o.false_alerts), o.resolved_after_s if o.resolved_after_s is not None else "-",
+             "PASS" if o.right else "MISS"] for o in report.outcomes]
+    print()
+    print(common.table(["scenario", "expected", "detected", "s to alert", "verdict",
+                        "false alerts", "s to resolve", "result"], rows))
+    for o in report.outcomes:
+        print(f"\n{o.scenario}: {o.summary}")
+        for f in o.false_alerts:
+            print(f"  false alert: {f}")
+    print(f"\nmachine: {facts}\nwall time {time.monotonic() - started:.0f}s")
+    if args.json:
+        args.json.write_text(json.dumps({"timing": vars(args), "machine": facts, "outcomes": [
+            o.__dict__ for o in report.outcomes], "learning": report.learning}, default=str))
+    if not all(o.right for o in report.outcomes):
+        print(log_tail[-1500:], file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

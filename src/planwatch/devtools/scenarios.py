@@ -1,0 +1,385 @@
+"""The detection scenario suite: real changes to real databases under a noisy workload.
+
+One throwaway PostgreSQL cluster; one database per scenario, each a copy of the shop
+(`shopload`), each with its own workload and each a target of ONE `planwatch run` process
+started fresh, as a user would (SQLite storage, default settings except shortened intervals;
+nothing forced: no rebuild, no run-once). Once every scenario's statement has a usable
+baseline (read from storage: observation only) and one more window has passed, all changes
+are made at once. Per scenario the suite records whether the right query was alerted, when,
+with which plan verdict, which other alerts opened (false alerts), and for a recovery how long
+auto-resolution took. Used by `bench/detection_scenarios.py` and `tests/e2e`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from planwatch.devtools import shopload
+from planwatch.devtools.pgcluster import PgCluster, free_port
+from planwatch.errors import StorageError
+from planwatch.storage.engine import Storage
+from planwatch.storage.tables import alerts as alerts_table
+from planwatch.storage.tables import baselines as baselines_table
+from planwatch.storage.tables import queries as queries_table
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """planwatch's intervals for the run; the rest of its settings stay at their defaults."""
+
+    collection_s: int = 5
+    analysis_s: int = 10
+    window_s: int = 30
+    min_impact: str = "100ms"
+    detect_windows: int = 4  # how long to wait for an alert after the change
+    resolve_windows: int = 6  # how long to wait for auto-resolution after recovering
+
+
+@dataclass
+class Env:
+    """One scenario's database and its workload, for the change to act on."""
+
+    cluster: PgCluster
+    database: str
+    shop: shopload.Shop
+    extras: list[Any] = field(default_factory=list)
+
+    def psql(self, sql: str) -> None:
+        self.cluster.psql(sql, self.database)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    shape: str | None  # the statement the change slows down (None: nothing should alert)
+    expect: str | None  # the plan verdict a DBA needs ("plan_change", "same_plan"); None
+    inject: Callable[[Env], None]
+    recover: Callable[[Env], None] | None = None
+
+
+def _nothing(env: Env) -> None:
+    pass
+
+
+def _double_load(env: Env) -> None:
+    env.shop.scale = 2.0
+
+
+def _hold_locks(env: Env) -> None:
+    holder = shopload.LockHolder(env.cluster.dsn(env.database, user="app")).start()
+    env.extras.append(holder)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("control", "steady workload, nothing changes", None, None, _nothing),
+    Scenario("load_doubling", "twice the arrival rate, same per-call cost", None, None,
+             _double_load),
+    Scenario("index_dropped", "DROP INDEX orders_customer_id_idx, re-created after the alert",
+             "customer_orders", "plan_change",
+             lambda env: env.psql("DROP INDEX orders_customer_id_idx"),
+             lambda env: env.psql("CREATE INDEX orders_customer_id_idx ON orders (customer_id)")),
+    Scenario("wrong_statistics", "DROP STATISTICS shipments_geo (correlated columns) + ANALYZE",
+             "tariff", "plan_change",
+             lambda env: env.psql("DROP STATISTICS shipments_geo; ANALYZE shipments")),
+    Scenario("work_mem_for_role", "ALTER ROLE report IN DATABASE ... SET work_mem = '64kB'",
+             "allowed_customers", "plan_change",
+             lambda env: env.psql(f"ALTER ROLE report IN DATABASE {env.database} "
+                                  "SET work_mem = '64kB'")),
+    Scenario("lock_contention", "a transaction keeps the hot inventory rows locked",
+             "reserve", "same_plan", _hold_locks),
+)
+
+
+@dataclass
+class Outcome:
+    """What happened in one scenario."""
+
+    scenario: str
+    expected: str | None
+    detected: bool = False
+    seconds_to_alert: float | None = None
+    verdict: str | None = None
+    summary: str = ""
+    false_alerts: list[str] = field(default_factory=list)
+    resolved_after_s: float | None = None
+
+    @property
+    def right(self) -> bool:
+        """Alerted with the right verdict (or, when nothing should alert, nothing did)."""
+        if self.expected is None:
+            return not self.false_alerts
+        return self.detected and self.verdict == self.expected and not self.false_alerts
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome]
+    learning: list[dict[str, Any]]  # per statement: samples and delay to a usable baseline
+    started_at: datetime | None = None
+
+
+def prepare_template(cluster: PgCluster) -> str:
+    """The shop schema in a template database, with the roles every scenario uses."""
+    name = f"shop_tpl_{uuid.uuid4().hex[:6]}"
+    cluster.psql(shopload.ROLES)
+    cluster.psql(f"CREATE DATABASE {name}")
+    cluster.psql(shopload.SCHEMA, name)
+    cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", name)
+    cluster.psql(shopload.GRANTS, name)
+    return name
+
+
+def run(
+    cluster: PgCluster, workdir: Path, *, scenarios: Sequence[Scenario] = SCENARIOS,
+    timing: Timing = Timing(), template: str | None = None,
+    log: Callable[[str], None] = print,
+) -> Report:
+    """Run the scenarios at once (one database each) under one fresh planwatch process."""
+    template = template or prepare_template(cluster)
+    tag = uuid.uuid4().hex[:6]
+    dbs = {s.name: f"sc_{s.name}_{tag}" for s in scenarios}
+    for db in dbs.values():
+        cluster.psql(f"CREATE DATABASE {db} TEMPLATE {template}")
+    cluster.psql("SELECT pg_stat_statements_reset()")
+    envs = {name: Env(cluster, db, shopload.Shop(
+        lambda role, db=db: cluster.dsn(db, user=role), seed=i))
+        for i, (name, db) in enumerate(dbs.items())}
+    config = _write_config(workdir, cluster, dbs, timing)
+    storage = Storage.open(f"sqlite:///{workdir / 'planwatch.db'}")
+    try:
+        with _planwatch(config, workdir) as proc, _workloads(envs):
+            started = time.monotonic()
+            log(f"learning: {len(scenarios)} targets, collection {timing.collection_s}s, "
+                f"analysis {timing.analysis_s}s, window {timing.window_s}s")
+            wanted = {name: s.shape for name, s in
+                      ((s.name, s) for s in scenarios) if s.shape}
+            _wait(lambda: _usable(storage, wanted), timeout=900, proc=proc, what="baselines")
+            log(f"baselines usable after {time.monotonic() - started:.0f}s; one more window")
+            time.sleep(timing.window_s)
+            t0 = time.monotonic()
+            wall0 = _now(storage)
+            for s in scenarios:
+                s.inject(envs[s.name])
+            log(f"changes made at {wall0:%H:%M:%S}; watching for {timing.detect_windows} windows")
+            outcomes = _observe(storage, scenarios, envs, timing, t0, wall0, proc, log)
+            learned = _learning(storage, timing)
+    finally:
+        for env in envs.values():
+            for extra in env.extras:
+                extra.stop()
+        storage.close()
+        for db in dbs.values():
+            with contextlib.suppress(Exception):
+                cluster.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        cluster.psql("DO $$ BEGIN ALTER ROLE report RESET ALL; END $$")
+    return Report(outcomes, learned)
+
+
+def _observe(
+    storage: Storage, scenarios: Sequence[Scenario], envs: dict[str, Env], timing: Timing,
+    t0: float, wall0: datetime, proc: subprocess.Popen[bytes], log: Callable[[str], None],
+) -> list[Outcome]:
+    outcomes = {s.name: Outcome(s.name, s.expect) for s in scenarios}
+    expected = {s.name: s for s in scenarios if s.shape}
+    recovering: dict[str, float] = {}
+    deadline = t0 + timing.detect_windows * timing.window_s
+    resolve_for = timing.resolve_windows * timing.window_s
+    while True:
+        _check_alive(proc)
+        now = time.monotonic()
+        for name, s in expected.items():
+            out = outcomes[name]
+            alert = _alert_for(storage, envs[name].database, s, wall0)
+            if alert is not None and not out.detected:
+                out.detected, out.seconds_to_alert = True, round(now - t0, 1)
+                out.verdict = alert["details"].get("cause")
+                out.summary = _summary(alert)
+                log(f"  {name}: alerted after {out.seconds_to_alert}s: {out.verdict} "
+                    f"{out.summary}")
+                if s.recover is not None:
+                    s.recover(envs[name])
+                    recovering[name] = now
+            if name in recovering and out.resolved_after_s is None and alert is not None \
+                    and alert["status"] == "resolved":
+                out.resolved_after_s = round(now - recovering[name], 1)
+                log(f"  {name}: auto-resolved {out.resolved_after_s}s after recovery")
+        waiting_detect = now < deadline and any(not outcomes[n].detected for n in expected)
+        waiting_resolve = any(now - at < resolve_for and outcomes[n].resolved_after_s is None
+                              for n, at in recovering.items())
+        if not (waiting_detect or waiting_resolve or now < deadline):
+            break
+        time.sleep(1)
+    for s in scenarios:
+        outcomes[s.name].false_alerts = _false_alerts(storage, envs[s.name].database, s)
+    return list(outcomes.values())
+
+
+def _write_config(workdir: Path, cluster: PgCluster, dbs: dict[str, str], timing: Timing) -> Path:
+    targets = "\n".join(
+        f"  - {{name: {name}, engine: postgresql, dsn: \"{cluster.dsn(db, user='planwatch')}\"}}"
+        for name, db in dbs.items())
+    path = workdir / "planwatch.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        storage: {{url: "sqlite:///{workdir / 'planwatch.db'}"}}
+        scheduling:
+          collection: {{interval: {timing.collection_s}s}}
+          analysis: {{interval: {timing.analysis_s}s}}
+        analysis:
+          regression: {{window: {timing.window_s}s, min_impact: {timing.min_impact}}}
+        http: {{host: 127.0.0.1, port: {free_port()}}}
+        logging: {{level: info, format: json}}
+        targets:
+        """) + targets + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def _planwatch(config: Path, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    exe = Path(sys.executable).with_name("planwatch")
+    with open(workdir / "planwatch.log", "wb") as out:
+        proc = subprocess.Popen([str(exe), "-c", str(config), "run"], stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ})
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextlib.contextmanager
+def _workloads(envs: dict[str, Env]) -> Iterator[None]:
+    for env in envs.values():
+        env.shop.start()
+    try:
+        yield
+    finally:
+        for env in envs.values():
+            env.shop.stop()
+
+
+def _check_alive(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        raise RuntimeError(f"planwatch exited with {proc.returncode} (see planwatch.log)")
+
+
+def _wait(predicate: Callable[[], bool], *, timeout: float, proc: subprocess.Popen[bytes],
+          what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        _check_alive(proc)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} within {timeout:.0f}s")
+        time.sleep(1)
+
+
+def _now(storage: Storage) -> datetime:
+    from planwatch.clock import utcnow
+
+    return utcnow()
+
+
+def _prefix(shape: str) -> str:
+    """The statement's text up to its first parameter or literal (pg_stat_statements
+    replaces literals with $n), as a LIKE prefix."""
+    return re.split(r"%s|\d|'", shopload.shape(shape).sql, maxsplit=1)[0].strip()[:60]
+
+
+def _shape_filter(shape: str) -> Any:
+    return queries_table.c.text.like(f"{_prefix(shape)}%")
+
+
+def _usable(storage: Storage, wanted: dict[str, str]) -> bool:
+    """Every wanted statement has a baseline of `min_baseline_samples` (12) intervals."""
+    q, b = queries_table, baselines_table
+    with contextlib.suppress(StorageError), storage.connect() as conn:  # not migrated yet
+        for target, shape in wanted.items():
+            stmt = (sa.select(sa.func.max(b.c.n)).join(q, q.c.id == b.c.query_pk)
+                    .where(q.c.target == target, b.c.plan_hash == "", _shape_filter(shape)))
+            n = conn.execute(stmt).scalar()
+            if not n or n < 12:
+                return False
+        return True
+    return False
+
+
+def _alert_for(storage: Storage, database: str, s: Scenario, since: datetime) -> dict[
+        str, Any] | None:
+    """The regression alert on the scenario's statement opened (not pending) after `since`."""
+    a, q = alerts_table, queries_table
+    assert s.shape is not None
+    stmt = (sa.select(a).join(q, sa.and_(q.c.target == a.c.target,
+                                          q.c.database == a.c.database,
+                                          q.c.query_id == a.c.query_id))
+            .where(a.c.target == s.name, a.c.kind == "regression",
+                   a.c.status != "pending", a.c.opened_at > since, _shape_filter(s.shape))
+            .order_by(a.c.id))
+    with storage.connect() as conn:
+        row = conn.execute(stmt).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def _false_alerts(storage: Storage, database: str, s: Scenario) -> list[str]:
+    """Regression and hotspot alerts of the target other than the expected one."""
+    a, q = alerts_table, queries_table
+    stmt = (sa.select(a.c.kind, a.c.title, a.c.status, q.c.text)
+            .outerjoin(q, sa.and_(q.c.target == a.c.target, q.c.database == a.c.database,
+                                  q.c.query_id == a.c.query_id))
+            .where(a.c.target == s.name, a.c.kind.in_(("regression", "hotspot")),
+                   a.c.status != "pending"))
+    out = []
+    with storage.connect() as conn:
+        for row in conn.execute(stmt):
+            mine = s.shape is not None and row.kind == "regression" and (
+                row.text or "").startswith(_prefix(s.shape))
+            if not mine:
+                out.append(f"{row.kind}: {row.title} [{(row.text or '')[:50]}]")
+    return out
+
+
+def _summary(alert: dict[str, Any]) -> str:
+    d = alert["details"]
+    parts = [f"{alert['ratio']}x"]
+    if d.get("plan_diff"):
+        parts.append("; ".join(d["plan_diff"][:2]))
+    if d.get("waits", {}).get("summary"):
+        parts.append(d["waits"]["summary"])
+    if d.get("spill"):
+        parts.append(d["spill"])
+    if d.get("plan_reason_text"):
+        parts.append(d["plan_reason_text"])
+    return " | ".join(parts)
+
+
+def _learning(storage: Storage, timing: Timing) -> list[dict[str, Any]]:
+    """Per statement: when it was first seen and when its baseline became usable."""
+    q, b = queries_table, baselines_table
+    stmt = (sa.select(q.c.target, q.c.text, q.c.first_seen, b.c.n, b.c.computed_at)
+            .join(b, b.c.query_pk == q.c.id).where(b.c.plan_hash == "", b.c.n >= 12))
+    with storage.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [{"target": r.target, "text": (r.text or "")[:60], "first_seen": r.first_seen,
+             "usable_after_s": (r.computed_at - r.first_seen).total_seconds(), "n": r.n}
+            for r in rows]
+
+
+def default_detect_deadline(timing: Timing) -> timedelta:
+    return timedelta(seconds=timing.detect_windows * timing.window_s)
