@@ -201,6 +201,9 @@ class App:
                     log.warning("config.reload_needs_restart", section=section)
             try:
                 await asyncio.to_thread(targets.sync, self.storage, new.targets, utcnow())
+                if not self.one_shot:  # `planwatch reload --wait` watches for this
+                    await asyncio.to_thread(workers.applied_config, self.storage,
+                                            self.instance_id, new.digest, utcnow())
             except PlanwatchError as exc:  # storage down: apply nothing, a later reload can
                 log.error("config.reload_failed", error=str(exc),
                           detail="the running configuration stays in effect")

@@ -41,6 +41,7 @@ def digest(settings: s.Settings) -> str:
     have equal digests, and a rotated password alone does not change it."""
     plain = _plain(settings)
     plain.pop("digest", None)
+    plain.pop("ignored_env", None)
     canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

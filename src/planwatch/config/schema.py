@@ -16,6 +16,7 @@ from planwatch.config.fields import (
     ALERT_KINDS,
     ORDERED_OPERATORS,
     CronExpr,
+    Dsn,
     Duration,
     DurationOrZero,
     Engine,
@@ -23,6 +24,7 @@ from planwatch.config.fields import (
     NonEmpty,
     OptionalSecret,
     PositiveInt,
+    StorageUrl,
     Tag,
     Threshold,
     TimeOfDay,
@@ -47,13 +49,13 @@ class _Model(BaseModel):
 
 
 class StorageModel(_Model):
-    url: NonEmpty = "sqlite:///planwatch.db"
+    url: StorageUrl = "sqlite:///planwatch.db"
 
 
 class TargetModel(_Model):
     name: Name
     engine: Engine | None = None  # inferred from the DSN when omitted
-    dsn: NonEmpty
+    dsn: Dsn
     databases: list[NonEmpty] = []
     environment: str = ""
     tags: list[Tag] = []

@@ -216,6 +216,8 @@ class Settings:
     worker_name: str = ""
     environment: str = ""
     digest: str = ""  # sha256 of the effective config, recorded on the worker row
+    # PLANWATCH_* variables that name no setting (service links, typos): logged once, ignored
+    ignored_env: tuple[str, ...] = field(default=(), compare=False)
 
     def target(self, name: str) -> TargetSettings:
         for t in self.targets:
