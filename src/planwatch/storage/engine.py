@@ -31,8 +31,7 @@ SQLITE_PRAGMAS = (
 )
 _WRITE = "planwatch_write"
 _VERSION_TABLE = "alembic_version"  # Alembic's default; migrations/env.py keeps it
-_VERSIONS: sa.Select[tuple[str]] = sa.select(sa.column("version_num", sa.String)).select_from(
-    sa.table(_VERSION_TABLE))
+_VERSIONS = sa.select(sa.column("version_num", sa.String)).select_from(sa.table(_VERSION_TABLE))
 _MIGRATION_LOCK = 0x706C616E  # "plan": advisory lock id serializing migrations on PostgreSQL
 
 
