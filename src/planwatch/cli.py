@@ -144,6 +144,29 @@ def _wait_applied(storage: Any, instance_ids: list[str], digest: str, since: dat
         time.sleep(0.2)
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    """GET /health/<which> of the worker this configuration describes (container HEALTHCHECK):
+    exit 0 on 200, 1 otherwise. Follows `http.host`/`http.port` wherever they were set."""
+    import urllib.error
+    import urllib.request
+
+    http = _settings(args).http
+    if not http.enabled or http.port == 0:
+        raise PlanwatchError("http is disabled or on a random port (http.port: 0)")
+    host = "127.0.0.1" if http.host in ("0.0.0.0", "::") else http.host  # any address: loopback
+    netloc = f"[{host}]" if ":" in host else host
+    url = f"http://{netloc}:{http.port}/health/{args.which}"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:
+        raise PlanwatchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    print(f"{url}: HTTP {status}")
+    return 0 if status == 200 else EXIT_ERROR
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from planwatch import demo
 
@@ -349,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep serving /health and /metrics this long after detection")
     d.add_argument("--port", type=int, default=0, help="HTTP port (default: a free port)")
     add("migrate", cmd_migrate, "create or upgrade the storage schema")
+    pr = add("probe", cmd_probe, "ask the configured worker's /health/live or /health/ready "
+             "(exit 0 on HTTP 200; for container health checks)")
+    pr.add_argument("which", nargs="?", choices=["live", "ready"], default="live",
+                    help="which health endpoint [live]")
+    pr.add_argument("--timeout", type=float, default=5.0, help="seconds to wait [5]")
     r = add("reload", cmd_reload, "validate the configuration, then make the running worker(s) "
             "of this storage on this host re-read it (SIGHUP)")
     r.add_argument("--pid", type=int, help="only the worker with this process id "

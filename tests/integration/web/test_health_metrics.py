@@ -30,7 +30,7 @@ DASHBOARD = Path(__file__).resolve().parents[3] / "deploy" / "grafana" / "planwa
 
 def dashboard_metric_names() -> set[str]:
     panels = json.loads(DASHBOARD.read_text())["panels"]
-    exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    exprs = " ".join(t["expr"] for p in panels for t in p.get("targets", []))
     return set(re.findall(r"\bplanwatch_[a-z_]+", exprs))
 
 
