@@ -138,3 +138,13 @@ def test_ack_without_a_user_name_records_the_uid(shared_dir: Path) -> None:
         assert alerts.events(st, made.id or 0)[-1].actor == f"cli:uid-{UID}"
     finally:
         st.close()
+
+
+def test_the_example_configs_own_command_line_works() -> None:
+    """The first line of examples/planwatch.yaml, as people type it (global option after)."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "planwatch.yaml"
+    assert "#   planwatch check-config -c examples/planwatch.yaml" in example.read_text()
+    result = cli("check-config", "-c", str(example),
+                 env={"PGPASSWORD": "example-pw", "HOSTNAME": "box"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("configuration OK:")
