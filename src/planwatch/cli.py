@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import structlog
 
@@ -26,6 +26,9 @@ from planwatch.config import secrets as secret_box
 from planwatch.config.settings import Settings
 from planwatch.errors import ConfigError, PlanwatchError
 from planwatch.model.jobs import ResultStatus
+
+if TYPE_CHECKING:
+    from planwatch.storage.engine import Storage
 
 EXIT_ERROR, EXIT_CONFIG, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 64, 130
 EPILOG = ("Configuration: -c PATH, else $PLANWATCH_CONFIG, else ./planwatch.yaml, else defaults. "
@@ -124,21 +127,21 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_applied(storage: Any, instance_ids: list[str], digest: str, since: datetime) -> None:
+def _wait_applied(storage: Storage, instance_ids: list[str], digest: str, since: datetime) -> None:
     """Until every signalled worker reports the configuration `digest` applied after `since`
     (systemd's ExecReload must wait for the result, not just send a signal)."""
     from planwatch.storage import workers
 
     deadline = time.monotonic() + RELOAD_WAIT_S
     while True:
-        rows = {w.instance_id: w for w in workers.list_all(storage)}
-        waiting = [i for i in instance_ids if not (
-            rows[i].config_digest == digest and (rows[i].last_heartbeat or since) >= since)]
+        signalled = [w for w in workers.list_all(storage) if w.instance_id in instance_ids]
+        waiting = [w for w in signalled if not (
+            w.config_digest == digest and (w.last_heartbeat or since) >= since)]
         if not waiting:
             print(f"configuration {digest[:12]} applied", flush=True)
             return
         if time.monotonic() > deadline:
-            names = ", ".join(rows[i].name for i in waiting)
+            names = ", ".join(w.name for w in waiting)
             raise PlanwatchError(f"worker {names} did not apply the configuration within "
                                  f"{RELOAD_WAIT_S:.0f}s: see its log (config.reload_rejected)")
         time.sleep(0.2)

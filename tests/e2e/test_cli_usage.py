@@ -16,6 +16,7 @@ import pytest
 from workerproc import Result, cli, in_process, write_config
 
 from planwatch.clock import utcnow
+from planwatch.devtools.pgcluster import free_port
 from planwatch.model.alerts import Alert, AlertKind, AlertStatus
 from planwatch.model.findings import Severity
 from planwatch.storage import alerts
@@ -148,3 +149,13 @@ def test_the_example_configs_own_command_line_works() -> None:
                  env={"PGPASSWORD": "example-pw", "HOSTNAME": "box"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("configuration OK:")
+
+
+def test_probe_names_the_configured_port_when_nothing_answers(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path / "c.yaml", {"http": {"port": port, "host": "0.0.0.0"}})
+    result = in_process("probe", "ready", "-c", str(config), "--timeout", "2")
+    assert result.returncode == 1
+    assert f"planwatch: error: http://127.0.0.1:{port}/health/ready: " in result.stderr
+    disabled = write_config(tmp_path / "d.yaml", {"http": {"enabled": False}})
+    assert in_process("-c", str(disabled), "probe").returncode == 1
