@@ -159,6 +159,8 @@ async def test_health_and_metrics_of_a_running_worker(
     assert _value(m, "planwatch_build_info", worker=app.instance_id) == 1
     families = list(text_string_to_metric_families(response.text))
     exposed = {f.name for f in families} | {s.name for f in families for s in f.samples}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    exposed |= {f.name + end for f in families for end in suffixes.get(f.type, ())}  # no samples
     assert "planwatch_alerts_open" in exposed
     used = dashboard_metric_names()
     assert used <= exposed, f"the Grafana dashboard uses metrics /metrics lacks: {used - exposed}"
