@@ -45,7 +45,8 @@ def image() -> Iterator[str]:
                           text=True, timeout=1200, check=False)
     assert base.returncode == 0, base.stderr[-3000:]
     tag = f"localhost/planwatch:test-{uuid.uuid4().hex[:8]}"
-    built = podman("build", "--isolation", "chroot", "--format", "docker",
+    built = podman("build", "--isolation", "chroot", "--format", "docker",  # docker: HEALTHCHECK
+                   "--layers=false", "--force-rm",  # leaves no intermediate images behind
                    "--build-arg", f"BASE_IMAGE={BASE}", "-f", "deploy/Dockerfile", "-t", tag,
                    str(ROOT), timeout=1200)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
