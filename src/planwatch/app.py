@@ -31,7 +31,7 @@ from planwatch.scheduling.breaker import BreakerBoard
 from planwatch.scheduling.pool import ContextPool
 from planwatch.scheduling.runner import JobRecorder, Scheduler
 from planwatch.selfstats import SelfStats
-from planwatch.storage import alerts, job_runs, targets, workers
+from planwatch.storage import job_runs, targets, workers
 from planwatch.storage.engine import Storage
 from planwatch.telemetry import Telemetry, TracingRecorder
 
@@ -201,6 +201,9 @@ class App:
                     log.warning("config.reload_needs_restart", section=section)
             try:
                 await asyncio.to_thread(targets.sync, self.storage, new.targets, utcnow())
+                if not self.one_shot:  # `planwatch reload --wait` watches for this
+                    await asyncio.to_thread(workers.applied_config, self.storage,
+                                            self.instance_id, new.digest, utcnow())
             except PlanwatchError as exc:  # storage down: apply nothing, a later reload can
                 log.error("config.reload_failed", error=str(exc),
                           detail="the running configuration stays in effect")
@@ -253,11 +256,3 @@ class App:
             for task in self._background:  # a reload in progress, collectors being retired
                 task.cancel()
             await asyncio.gather(*tasks, *self._background, return_exceptions=True)
-
-    def alert_counts(self) -> dict[tuple[str, str], int]:
-        """Active alerts by (kind, severity), for /metrics."""
-        counts: dict[tuple[str, str], int] = {}
-        for a in alerts.list_alerts(self.storage, status="open", limit=100_000):
-            key = (a.kind.value, a.severity.value)
-            counts[key] = counts.get(key, 0) + 1
-        return counts

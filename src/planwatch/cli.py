@@ -1,4 +1,8 @@
-"""`planwatch` command line: parse -> delegate -> print. Exit 2 on invalid config, 1 on errors."""
+"""`planwatch` command line: parse -> delegate -> print.
+
+Exit codes: 0 ok, 1 error, 2 invalid configuration, 64 usage error (EX_USAGE: a typo on the
+command line is not a bad configuration), 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import structlog
 
 from planwatch import __version__, logs, render, views
 from planwatch.clock import utcnow
@@ -20,14 +27,45 @@ from planwatch.config.settings import Settings
 from planwatch.errors import ConfigError, PlanwatchError
 from planwatch.model.jobs import ResultStatus
 
+if TYPE_CHECKING:
+    from planwatch.storage.engine import Storage
+
+EXIT_ERROR, EXIT_CONFIG, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 64, 130
 EPILOG = ("Configuration: -c PATH, else $PLANWATCH_CONFIG, else ./planwatch.yaml, else defaults. "
-          "Exit codes: 0 ok, 1 error, 2 invalid configuration. Details: docs/cli.md")
+          "Global options (-c, --log-level) go before or after the command. Exit codes: 0 ok, "
+          "1 error, 2 invalid configuration, 64 usage error. Details: docs/cli.md")
+RELOAD_WAIT_S = 60.0  # `reload --wait`: how long the worker gets to apply the configuration
+
+log = structlog.get_logger("planwatch.cli")
+
+
+class UsageError(PlanwatchError):
+    """The command line is wrong (exit 64, not 2: the configuration may be fine)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error, the code planwatch gives an invalid configuration."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = loader.load(args.config)
     logs.configure(args.log_level or settings.logging.level, settings.logging.format)
+    if settings.ignored_env:
+        log.warning("config.env_ignored", variables=list(settings.ignored_env),
+                    detail="these PLANWATCH_* variables name no setting and are ignored")
     return settings
+
+
+def _actor() -> str:
+    """`cli:<login name>`; a container UID without a passwd entry has none (getpass raises)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # KeyError before Python 3.13, OSError since
+        return f"cli:uid-{os.getuid()}" if hasattr(os, "getuid") else "cli"
 
 
 def _print_json(data: Any) -> None:
@@ -35,7 +73,19 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    s = _settings(args)
+    try:
+        s = _settings(args)
+    except ConfigError as exc:
+        if not args.json:
+            raise
+        _print_json({"valid": False, "problems": [
+            {"path": loc, "message": message} for loc, message in exc.problems]})
+        return EXIT_CONFIG
+    if args.json:
+        _print_json({"valid": True, "problems": [], "targets": len(s.targets),
+                     "checks": len(s.checks), "storage": render.safe_url(s.storage_url.reveal()),
+                     "digest": s.digest, "ignored_environment": list(s.ignored_env)})
+        return 0
     print(f"configuration OK: {len(s.targets)} target(s), {len(s.checks)} check(s), "
           f"storage {render.safe_url(s.storage_url.reveal())}")
     return 0
@@ -60,16 +110,64 @@ def cmd_reload(args: argparse.Namespace) -> int:
     from planwatch import daemon
     from planwatch.app import open_storage
 
-    storage = open_storage(_settings(args))  # an invalid config stops here (exit 2)
+    settings = _settings(args)  # an invalid config stops here (exit 2)
+    storage = open_storage(settings)
     try:
-        lines = daemon.signal_local_workers(storage)
+        sent_at = utcnow()
+        lines, sent = daemon.signal_local_workers(storage, pid=args.pid)
+        for line in lines:
+            print(line, flush=True)
+        if not sent:
+            raise PlanwatchError(f"no running worker of storage {storage.url_safe} on this host"
+                                 + (f" with pid {args.pid}" if args.pid else ""))
+        if args.wait:
+            _wait_applied(storage, sent, settings.digest, sent_at)
     finally:
         storage.close()
-    for line in lines:
-        print(line)
-    if not any(line.startswith("sent ") for line in lines):
-        raise PlanwatchError(f"no running worker of storage {storage.url_safe} on this host")
     return 0
+
+
+def _wait_applied(storage: Storage, instance_ids: list[str], digest: str, since: datetime) -> None:
+    """Until every signalled worker reports the configuration `digest` applied after `since`
+    (systemd's ExecReload must wait for the result, not just send a signal)."""
+    from planwatch.storage import workers
+
+    deadline = time.monotonic() + RELOAD_WAIT_S
+    while True:
+        signalled = [w for w in workers.list_all(storage) if w.instance_id in instance_ids]
+        waiting = [w for w in signalled if not (
+            w.config_digest == digest and (w.last_heartbeat or since) >= since)]
+        if not waiting:
+            print(f"configuration {digest[:12]} applied", flush=True)
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(w.name for w in waiting)
+            raise PlanwatchError(f"worker {names} did not apply the configuration within "
+                                 f"{RELOAD_WAIT_S:.0f}s: see its log (config.reload_rejected)")
+        time.sleep(0.2)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """GET /health/<which> of the worker this configuration describes (container HEALTHCHECK):
+    exit 0 on 200, 1 otherwise. Follows `http.host`/`http.port` wherever they were set."""
+    import urllib.error
+    import urllib.request
+
+    http = _settings(args).http
+    if not http.enabled or http.port == 0:
+        raise PlanwatchError("http is disabled or on a random port (http.port: 0)")
+    host = "127.0.0.1" if http.host in ("0.0.0.0", "::") else http.host  # any address: loopback
+    netloc = f"[{host}]" if ":" in host else host
+    url = f"http://{netloc}:{http.port}/health/{args.which}"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:
+        raise PlanwatchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    print(f"{url}: HTTP {status}")
+    return 0 if status == 200 else EXIT_ERROR
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -123,9 +221,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     st = _open(args)
     if args.action in ("ack", "resolve"):
         if args.id is None:
-            raise PlanwatchError(f"usage: planwatch alerts {args.action} ID [--comment TEXT]")
+            raise UsageError(f"usage: planwatch alerts {args.action} ID [--comment TEXT]")
         changed = actions.acknowledge if args.action == "ack" else actions.resolve
-        a = changed(st, args.id, actor=f"cli:{getpass.getuser()}", comment=args.comment or "")
+        a = changed(st, args.id, actor=_actor(), comment=args.comment or "")
         print(f"alert {a.id} is now {a.status.value}")
         return 0
     found = alerts.list_alerts(st, status=args.status, limit=args.limit)
@@ -161,12 +259,12 @@ def cmd_silences(args: argparse.Namespace) -> int:
     if args.action == "add":
         s = commands.add_silence(
             st, args.matchers, duration=args.duration, starts_at=args.starts_at,
-            comment=args.comment or "", actor=f"cli:{getpass.getuser()}", now=now,
+            comment=args.comment or "", actor=_actor(), now=now,
         )
         print(f"silence {s.id} active until {s.ends_at:%Y-%m-%d %H:%M} UTC")
     elif args.action == "expire":
         if len(args.matchers) != 1 or not args.matchers[0].isdigit():
-            raise PlanwatchError("usage: planwatch silences expire ID")
+            raise UsageError("usage: planwatch silences expire ID")
         s = silences.expire(st, int(args.matchers[0]), now=now)
         print(f"silence {s.id} ended at {s.ends_at:%Y-%m-%d %H:%M:%S} UTC")
     else:
@@ -247,18 +345,27 @@ def _utc_datetime(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """-c and --log-level, accepted before the command (default None) and after it
+    (default SUPPRESS, so an option given only before the command is not overwritten)."""
+    parser.add_argument("-c", "--config", default=default,
+                        help="path of the YAML configuration file")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        default=default, help="overrides logging.level")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="planwatch", epilog=EPILOG,
         description="Watch databases for query performance regressions and plan changes.",
     )
     p.add_argument("--version", action="version", version=f"planwatch {__version__}")
-    p.add_argument("-c", "--config", help="path of the YAML configuration file")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    _global_options(p, None)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> Any:
         sp = sub.add_parser(name, help=help_, description=help_, epilog=EPILOG)
+        _global_options(sp, argparse.SUPPRESS)
         sp.set_defaults(func=fn)
         return sp
 
@@ -268,9 +375,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep serving /health and /metrics this long after detection")
     d.add_argument("--port", type=int, default=0, help="HTTP port (default: a free port)")
     add("migrate", cmd_migrate, "create or upgrade the storage schema")
-    add("reload", cmd_reload, "validate the configuration, then make the running worker(s) of "
-        "this storage on this host re-read it (SIGHUP)")
-    add("check-config", cmd_check_config, "validate the configuration and report every problem")
+    pr = add("probe", cmd_probe, "ask the configured worker's /health/live or /health/ready "
+             "(exit 0 on HTTP 200; for container health checks)")
+    pr.add_argument("which", nargs="?", choices=["live", "ready"], default="live",
+                    help="which health endpoint [live]")
+    pr.add_argument("--timeout", type=float, default=5.0, help="seconds to wait [5]")
+    r = add("reload", cmd_reload, "validate the configuration, then make the running worker(s) "
+            "of this storage on this host re-read it (SIGHUP)")
+    r.add_argument("--pid", type=int, help="only the worker with this process id "
+                   "(systemd: $MAINPID)")
+    r.add_argument("--wait", action="store_true", help="wait until the worker(s) applied it "
+                   f"(up to {RELOAD_WAIT_S:.0f}s; exit 1 if not)")
+    cc = add("check-config", cmd_check_config,
+             "validate the configuration and report every problem")
+    cc.add_argument("--json", action="store_true",
+                    help="print {valid, problems: [{path, message}], ...} (for CI)")
     c = add("collect", cmd_collect, "collect statistics now (two polls --pause apart)")
     c.add_argument("--once", action="store_true", required=True, help="run once and exit")
     c.add_argument("--target", help="only this target")
@@ -328,12 +447,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"planwatch: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
+    except UsageError as exc:
+        print(f"planwatch: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except PlanwatchError as exc:
         print(f"planwatch: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

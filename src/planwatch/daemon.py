@@ -152,17 +152,21 @@ async def run_once(
     return out
 
 
-def signal_local_workers(storage: Storage, signum: int = RELOAD_SIGNAL) -> list[str]:
-    """Send `signum` to the Running workers of `storage` on this host; one line per worker.
+def signal_local_workers(
+    storage: Storage, signum: int = RELOAD_SIGNAL, *, pid: int | None = None
+) -> tuple[list[str], list[str]]:
+    """Send `signum` to the Running workers of `storage` on this host (only the one with
+    `pid` when given): one line per worker, and the instance ids that were signalled.
 
     A row's pid is only signalled when that process still runs planwatch (pids are reused).
     """
     if not signum:
         raise PlanwatchError("reloading by signal is not available on this platform: restart")
     host = socket.gethostname()
-    lines = []
+    lines: list[str] = []
+    sent: list[str] = []
     for w in workers.list_all(storage):
-        if w.host != host or w.status is not WorkerStatus.RUNNING:
+        if w.host != host or w.status is not WorkerStatus.RUNNING or pid not in (None, w.pid):
             continue
         if not _is_planwatch(w.pid):
             lines.append(f"skipped worker {w.name} (pid {w.pid}): no planwatch process has "
@@ -178,7 +182,8 @@ def signal_local_workers(storage: Storage, signum: int = RELOAD_SIGNAL) -> list[
             lines.append(f"skipped worker {w.name} (pid {w.pid}): it just exited")
             continue
         lines.append(f"sent {signal.Signals(signum).name} to worker {w.name} (pid {w.pid})")
-    return lines
+        sent.append(w.instance_id)
+    return lines, sent
 
 
 def _is_planwatch(pid: int) -> bool:

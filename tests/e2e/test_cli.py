@@ -255,7 +255,7 @@ def test_unknown_alert_id_is_a_clear_error(setup: Setup) -> None:
     assert result.stderr.splitlines()[-1] == "planwatch: error: alert 999999 does not exist"
     assert "Traceback" not in result.stderr
     missing = setup.run("alerts", "ack")
-    assert missing.returncode == 1 and "usage: planwatch alerts ack ID" in missing.stderr
+    assert missing.returncode == 64 and "usage: planwatch alerts ack ID" in missing.stderr
 
 
 def test_storage_unreachable_is_clear_and_hides_the_password(tmp_path: Path) -> None:
@@ -312,12 +312,13 @@ def test_reload_applies_a_valid_config_and_rejects_an_invalid_one(
         "name": "extra", "engine": "postgresql", "dsn": pg_cluster.dsn(setup.db)}]
     write_config(path, config)
 
-    result = cli("-c", str(path), "reload")
+    # what systemd's ExecReload runs: it returns once the worker applied the new file
+    result = cli("-c", str(path), "reload", "--pid", str(running.proc.pid), "--wait")
     assert result.returncode == 0, result.stderr
     sent = f"sent SIGHUP to worker {_name(running)} (pid {running.proc.pid})"
-    assert result.stdout.strip() == sent
-    wait_for(lambda: "extra" in _target_names(running), what="target 'extra' in storage",
-             process=running)
+    digest = json.loads(cli("-c", str(path), "check-config", "--json").stdout)["digest"]
+    assert result.stdout.splitlines() == [sent, f"configuration {digest[:12]} applied"]
+    assert "extra" in _target_names(running)
     wait_for(lambda: running.runs("collection:extra"), what="extra collected", process=running)
     assert running.events("config.reloaded")
 
@@ -343,6 +344,8 @@ def test_reload_without_a_running_worker(setup: Setup) -> None:
     result = setup.run("reload")
     assert result.returncode == 1
     assert "no running worker of storage sqlite:///" in result.stderr
+    result = setup.run("reload", "--pid", "1")
+    assert result.returncode == 1 and result.stderr.rstrip().endswith("on this host with pid 1")
 
 
 def _name(worker: WorkerProcess) -> str:

@@ -72,12 +72,13 @@ def planwatch_command() -> list[str]:
 
 
 def cli(
-    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60, cwd: Path | None = None,
+    user: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `planwatch ARGS` to completion, capturing stdout and stderr."""
+    """Run `planwatch ARGS` to completion (as UID `user` if given), capturing its output."""
     return subprocess.run(
         [*planwatch_command(), *args], capture_output=True, text=True, timeout=timeout,
-        env=child_env(env), cwd=cwd, check=False,
+        env=child_env(env), cwd=cwd, check=False, user=user, group=user,
     )
 
 

@@ -2,17 +2,23 @@
 
 Dataset rows become series of their own: their label columns are Prometheus labels next to
 `check` and `target` (names made valid; a column called `check` or `target` is prefixed).
-Status is a number: 0 ok, 1 warning, 2 critical, 3 error.
+Status is a number: 0 ok, 1 warning, 2 critical, 3 error. Durations and schedule lag are
+histograms, so they add up across workers. The checks' own named metrics (`checks[].metrics`)
+come from `exported`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from enum import StrEnum
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
+from planwatch.checks.exported import label_name
 from planwatch.checks.runner import CheckRunner
 from planwatch.model.checks import Labels
 
@@ -27,25 +33,13 @@ class CheckMetric(StrEnum):
     LAG = "planwatch_check_schedule_lag_seconds"
 
 
-_INVALID = re.compile(r"[^a-zA-Z0-9_]")
-
-
-def label_name(column: str) -> str:
-    """A valid Prometheus label name for a label column."""
-    name = _INVALID.sub("_", column) or "_"
-    if name[0].isdigit():
-        name = "_" + name
-    if name in ("check", "target") or name.startswith("__"):
-        name = "label_" + name
-    return name
-
-
 def families(runner: CheckRunner) -> Iterator[Metric]:
     value = Metric(CheckMetric.VALUE, "Last value of a check (per dataset row)", "gauge")
     status = Metric(CheckMetric.STATUS,
                     "Last status of a check: 0 ok, 1 warning, 2 critical, 3 error", "gauge")
     keys = ["check", "target"]
-    duration = GaugeMetricFamily(CheckMetric.DURATION, "Duration of the last run", labels=keys)
+    duration = HistogramMetricFamily(CheckMetric.DURATION, "Durations of check runs",
+                                     labels=keys)
     runs = CounterMetricFamily(CheckMetric.RUNS, "Check runs", labels=keys)
     errors = CounterMetricFamily(CheckMetric.ERRORS, "Runs that ended in error", labels=keys)
     skips = CounterMetricFamily(CheckMetric.SKIPS, "Runs skipped: still running when due",
@@ -55,17 +49,16 @@ def families(runner: CheckRunner) -> Iterator[Metric]:
         runs.add_metric(base, s.runs)
         errors.add_metric(base, s.errors)
         skips.add_metric(base, s.skips)
-        if s.last_duration_ms is not None:
-            duration.add_metric(base, s.last_duration_ms / 1000.0)
+        duration.add_metric(base, s.durations.buckets(), s.durations.total)
         for labels, (number, state) in s.values.items():
             named = {"check": s.check, "target": s.target, **_named(labels)}
             status.add_sample(CheckMetric.STATUS, named, float(state.rank))
             if number is not None:
                 value.add_sample(CheckMetric.VALUE, named, number)
-    lag = GaugeMetricFamily(CheckMetric.LAG,
-                            "p99 delay between a check's due time and start, last minute")
-    lag.add_metric([], runner.schedule_lag(0.99))
+    lag = HistogramMetricFamily(CheckMetric.LAG, "Delays between a check's due time and start")
+    lag.add_metric([], runner.lag.buckets(), runner.lag.total)
     yield from (value, status, duration, runs, errors, skips, lag)
+    yield from runner.exported.families()
 
 
 def _named(labels: Labels) -> dict[str, str]:

@@ -27,10 +27,12 @@ import structlog
 
 from planwatch.checks import drivers, evaluation
 from planwatch.checks.drivers.base import CheckFailed, Driver, Unreachable
+from planwatch.checks.exported import ExportedMetrics
 from planwatch.checks.http import HttpProbe
 from planwatch.checks.plan import Task, tasks
 from planwatch.clock import utcnow
 from planwatch.config.settings import Settings, TargetSettings
+from planwatch.histogram import DURATION_BUCKETS, LAG_BUCKETS, Histogram
 from planwatch.model.checks import CheckResult, CheckStatus, Evaluation, Labels
 from planwatch.scheduling import triggers
 from planwatch.scheduling.backoff import RetryPolicy
@@ -74,6 +76,7 @@ class CheckStats:
     last_at: datetime | None = None
     last_duration_ms: float | None = None
     values: dict[Labels, tuple[float | None, CheckStatus]] = field(default_factory=dict)
+    durations: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
 
 
 class CheckRunner:
@@ -101,6 +104,8 @@ class CheckRunner:
         self._seq = itertools.count()
         self._buffer: list[CheckResult] = []
         self._lag: deque[tuple[float, float]] = deque(maxlen=100_000)  # (monotonic, lag)
+        self.lag = Histogram(LAG_BUCKETS)
+        self.exported = ExportedMetrics()
         self._jitter = settings.scheduling.jitter
         self._targets: dict[str, TargetSettings] = {}
         self._tasks: dict[str, Task] = {}
@@ -129,6 +134,7 @@ class CheckRunner:
             del self._stats[key]
             self._versions.pop(key, None)
         self._tasks = new
+        self.exported.configure(new.values())
 
     @property
     def keys(self) -> list[str]:
@@ -239,7 +245,9 @@ class CheckRunner:
     async def _run(self, task: Task, due: datetime) -> list[CheckResult]:
         async with self._semaphore:
             started = self._clock()
-            self._lag.append((time.monotonic(), max(0.0, (started - due).total_seconds())))
+            lag = max(0.0, (started - due).total_seconds())
+            self._lag.append((time.monotonic(), lag))
+            self.lag.observe(lag)
             t0 = time.perf_counter()
             evaluations = await self._evaluate(task, started)
             duration_ms = (time.perf_counter() - t0) * 1000.0
@@ -271,6 +279,8 @@ class CheckRunner:
             return [evaluation.error(str(exc))]
         health.succeeded()
         duration_ms = (time.perf_counter() - t0) * 1000.0
+        if check.metrics:
+            self.exported.record(task, raw)
         return evaluation.evaluate(task.shape, task.judgement, raw, duration_ms)
 
     async def _query(self, task: Task, limit_s: float) -> evaluation.RawResult:
@@ -310,6 +320,7 @@ class CheckRunner:
             return  # removed by a reload while running
         stats.runs += 1
         stats.last_at, stats.last_duration_ms = results[0].executed_at, duration_ms
+        stats.durations.observe(duration_ms / 1000.0)
         stats.last_status = max((r.status for r in results), key=lambda s: s.rank)
         stats.errors += stats.last_status is CheckStatus.ERROR
         stats.values = {r.labels: (r.value, r.status) for r in results}

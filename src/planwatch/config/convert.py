@@ -41,6 +41,7 @@ def digest(settings: s.Settings) -> str:
     have equal digests, and a rotated password alone does not change it."""
     plain = _plain(settings)
     plain.pop("digest", None)
+    plain.pop("ignored_env", None)
     canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -113,6 +114,16 @@ def _analysis(m: schema.AnalysisModel) -> s.AnalysisSettings:
     )
 
 
+def _check_metric(m: schema.CheckMetricModel, c: schema.CheckModel) -> s.CheckMetricSettings:
+    """Column: given, else the check's value_column, else the one named like the metric."""
+    return s.CheckMetricSettings(
+        name=m.name, type=m.type, column=m.column or c.value_column or m.name,
+        labels=tuple(c.label_columns if m.labels is None else m.labels),
+        description=m.description, buckets=tuple(m.buckets or ()), states=tuple(m.states or ()),
+        increment=m.increment, expiration=m.expiration,
+    )
+
+
 def _check(c: schema.CheckModel) -> s.CheckSettings:
     interval = c.interval or (None if c.cron else CHECK_INTERVAL)
     return s.CheckSettings(
@@ -127,6 +138,7 @@ def _check(c: schema.CheckModel) -> s.CheckSettings:
         critical=c.critical,
         value_column=c.value_column,
         label_columns=tuple(c.label_columns),
+        metrics=tuple(_check_metric(m, c) for m in c.metrics),
         interval=interval,
         cron=c.cron,
         timeout=c.timeout,

@@ -7,10 +7,15 @@ and raise `ValueError` with a message written for the person editing the YAML fi
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from datetime import UTC, datetime, time, timedelta
+from importlib import metadata
 from typing import Annotated, Literal
 
+import sqlalchemy
+import sqlalchemy.dialects
 from croniter import croniter
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
@@ -85,7 +90,64 @@ def _engine(value: str) -> str:
     engine = ENGINE_ALIASES.get(value.strip().lower(), value.strip().lower())
     if not re.fullmatch(r"[a-z][a-z0-9_]*", engine):
         raise ValueError(f"invalid engine {value!r}; expected e.g. postgresql, mysql, sqlite")
+    if engine not in known_engines():
+        raise ValueError(f"unknown engine {value!r}{_did_you_mean(engine)} {_known_list()}")
     return engine
+
+
+@functools.cache
+def known_engines() -> frozenset[str]:
+    """planwatch's engines, their aliases and every installed SQLAlchemy dialect (built in, or
+    registered by a package through the `sqlalchemy.dialects` entry point)."""
+    plugins = {e.name.split(".")[0] for e in metadata.entry_points(group="sqlalchemy.dialects")}
+    return frozenset({*ENGINES, *ENGINE_ALIASES, *sqlalchemy.dialects.__all__, *plugins})
+
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, sorted(known_engines()), n=1, cutoff=0.6)
+    return f"; did you mean {ENGINE_ALIASES.get(close[0], close[0])!r}?" if close else ""
+
+
+def _known_list() -> str:
+    return "(known: " + ", ".join(sorted(known_engines() - set(ENGINE_ALIASES))) + ")"
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9_]*)(?:\+([A-Za-z0-9_]+))?://")
+
+
+def _dsn(value: str) -> str:
+    """A URL-form DSN must name a known engine; a SQLAlchemy-only dialect (checks only) must
+    also have the named driver module. Messages name the scheme only, never the DSN."""
+    match = _SCHEME.match(value)
+    if not match:
+        return value  # libpq key=value, or no scheme at all
+    backend = match.group(1).lower()
+    if ENGINE_ALIASES.get(backend, backend) not in known_engines():
+        scheme = match.group(0)[:-3]
+        raise ValueError(f"unknown scheme {scheme!r} in the dsn{_did_you_mean(backend)} "
+                         f"{_known_list()}")
+    if backend not in (*ENGINES, *ENGINE_ALIASES) and match.group(2):
+        try:
+            sqlalchemy.make_url(value).get_dialect()
+        except Exception:  # NoSuchModuleError, or an import error inside a plugin
+            raise ValueError(f"no installed SQLAlchemy dialect for "
+                             f"{match.group(0)[:-3]!r} in the dsn") from None
+    return value
+
+
+def _storage_url(value: str) -> str:
+    """The storage URL must be one SQLAlchemy can open (dialect and driver module known)."""
+    try:
+        url = sqlalchemy.make_url(value)
+    except sqlalchemy.exc.ArgumentError:
+        raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///planwatch.db or "
+                         "postgresql+psycopg://user@host/planwatch)") from None
+    try:
+        url.get_dialect()
+    except Exception:  # NoSuchModuleError, or an import error inside a plugin
+        raise ValueError(f"no installed SQLAlchemy dialect for {url.drivername!r}; "
+                         "use sqlite:/// or postgresql+psycopg://") from None
+    return value
 
 
 def _name(value: str) -> str:
@@ -119,6 +181,8 @@ Threshold = Annotated[str, BeforeValidator(_threshold)]
 Name = Annotated[str, AfterValidator(_name)]
 Tag = Annotated[str, Field(min_length=1, max_length=100)]
 NonEmpty = Annotated[str, Field(min_length=1)]
+Dsn = Annotated[str, Field(min_length=1), AfterValidator(_dsn)]
+StorageUrl = Annotated[str, Field(min_length=1), AfterValidator(_storage_url)]
 OptionalSecret = Annotated[NonEmpty | None, BeforeValidator(empty_to_none)]
 """An optional secret: an empty value (e.g. `${TOKEN:-}`) means not set."""
 Engine = Annotated[str, AfterValidator(_engine)]
@@ -142,7 +206,7 @@ def exactly_one_of(model: BaseModel, names: tuple[str, ...], *, required: bool) 
 
 def infer_engine(dsn: str) -> str:
     """The engine named by a DSN's URL scheme; libpq `key=value` strings are PostgreSQL."""
-    scheme = re.match(r"([A-Za-z][A-Za-z0-9_]*)(?:\+[A-Za-z0-9_]+)?://", dsn)
+    scheme = _SCHEME.match(dsn)
     if scheme:
         return _engine(scheme.group(1))
     if "=" in dsn:

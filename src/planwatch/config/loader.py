@@ -6,6 +6,7 @@ lists everything that is wrong, each at its path (`targets[2].dsn: ...`).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 from collections.abc import Mapping
@@ -37,7 +38,8 @@ def load(path: str | Path | None = None, *, environ: Mapping[str, str] | None = 
 
 def load_mapping(raw: Mapping[str, Any], *, environ: Mapping[str, str]) -> Settings:
     """`load` for an already-parsed YAML mapping (tests, `planwatch demo`)."""
-    tree, origins, problems = environment.apply_overrides(dict(raw), environ)
+    overrides = environment.apply_overrides(dict(raw), environ)
+    tree, origins, problems = overrides.tree, overrides.origins, overrides.problems
     tree, found = environment.interpolate(tree, environ)
     problems += found
     tree, found = environment.decrypt(tree, environ)
@@ -51,7 +53,7 @@ def load_mapping(raw: Mapping[str, Any], *, environ: Mapping[str, str]) -> Setti
     problems += rules.check(tree)
     raise_if_any(problems)
     assert config is not None  # no problems means validation succeeded
-    return convert.to_settings(config)
+    return dataclasses.replace(convert.to_settings(config), ignored_env=tuple(overrides.ignored))
 
 
 def resolve_path(path: str | Path | None, environ: Mapping[str, str]) -> Path | None:

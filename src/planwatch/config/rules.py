@@ -27,6 +27,7 @@ def check(raw: dict[str, Any]) -> list[Problem]:
         *_duplicates(checks, ("checks",), "check"),
         *_duplicates(channels, ("alerting", "channels"), "channel"),
         *_check_targets(checks, _names(targets)),
+        *_metric_names(checks),
         *_escalation_channels(alerting, _names(channels)),
     ]
     return problems
@@ -65,6 +66,22 @@ def _check_targets(checks: list[tuple[int, dict[str, Any]]], known: set[str]) ->
         for k, name in enumerate(many if isinstance(many, list) else []):
             if isinstance(name, str) and name not in known:
                 yield ("checks", i, "targets", k), _unknown("target", name, known)
+
+
+def _metric_names(checks: list[tuple[int, dict[str, Any]]]) -> Iterator[Problem]:
+    """A metric name belongs to one check: two definitions could disagree on type or labels."""
+    first: dict[str, Loc] = {}
+    for i, item in checks:
+        metrics = item.get("metrics")
+        for k, metric in enumerate(metrics if isinstance(metrics, list) else []):
+            name = metric.get("name") if isinstance(metric, dict) else None
+            if not isinstance(name, str):
+                continue
+            loc: Loc = ("checks", i, "metrics", k, "name")
+            if name in first:
+                yield loc, f"duplicate metric name {name!r} (also {format_loc(first[name])})"
+            else:
+                first[name] = loc
 
 
 def _escalation_channels(alerting: dict[str, Any], known: set[str]) -> Iterator[Problem]:

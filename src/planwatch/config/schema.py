@@ -16,6 +16,7 @@ from planwatch.config.fields import (
     ALERT_KINDS,
     ORDERED_OPERATORS,
     CronExpr,
+    Dsn,
     Duration,
     DurationOrZero,
     Engine,
@@ -23,6 +24,7 @@ from planwatch.config.fields import (
     NonEmpty,
     OptionalSecret,
     PositiveInt,
+    StorageUrl,
     Tag,
     Threshold,
     TimeOfDay,
@@ -47,13 +49,13 @@ class _Model(BaseModel):
 
 
 class StorageModel(_Model):
-    url: NonEmpty = "sqlite:///planwatch.db"
+    url: StorageUrl = "sqlite:///planwatch.db"
 
 
 class TargetModel(_Model):
     name: Name
     engine: Engine | None = None  # inferred from the DSN when omitted
-    dsn: NonEmpty
+    dsn: Dsn
     databases: list[NonEmpty] = []
     environment: str = ""
     tags: list[Tag] = []
@@ -147,7 +149,8 @@ class AnalysisModel(_Model):
 
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-SQL_FIELDS = ("sql", "result", "operator", "expected", "value_column", "label_columns")
+SQL_FIELDS = ("sql", "result", "operator", "expected", "value_column", "label_columns",
+              "metrics")
 HTTP_FIELDS = ("url", "method", "expected_status", "contains", "tls_warning_days",
                "tls_critical_days", "verify_tls")
 
@@ -161,6 +164,42 @@ def _only_for(model: BaseModel, kind: str, names: tuple[str, ...]) -> None:
     if given:
         listing = ", ".join(f"'{n}'" for n in given)
         raise ValueError(f"{listing} only apply to checks of kind '{kind}'")
+
+
+MetricName = Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+
+
+class CheckMetricModel(_Model):
+    """A result column published as a named Prometheus metric, as query-exporter does."""
+
+    name: MetricName
+    type: Literal["gauge", "counter", "histogram", "enum"] = "gauge"
+    description: str = ""
+    column: NonEmpty | None = None  # default: value_column, else the column named like it
+    labels: list[NonEmpty] | None = None  # result columns; default: the check's label_columns
+    buckets: list[float] | None = None  # histogram only
+    states: list[NonEmpty] | None = None  # enum only, required there
+    increment: bool = False  # counter: add each value (else the column is the running total)
+    expiration: Duration | None = None  # drop a series not updated for this long
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.name.startswith("planwatch_"):
+            raise ValueError("metric names starting with 'planwatch_' are planwatch's own")
+        if self.buckets is not None and self.type != "histogram":
+            raise ValueError("'buckets' only apply to type 'histogram'")
+        if self.buckets is not None and (not self.buckets
+                                         or self.buckets != sorted(set(self.buckets))):
+            raise ValueError("'buckets' must be unique and ascending")
+        if (self.states is not None) != (self.type == "enum"):
+            raise ValueError("type 'enum' needs 'states' (and only it takes them)")
+        if self.states is not None and len(set(self.states)) != len(self.states):
+            raise ValueError("'states' must be unique")
+        if self.increment and self.type != "counter":
+            raise ValueError("'increment' only applies to type 'counter'")
+        if self.labels and len(set(self.labels)) != len(self.labels):
+            raise ValueError("'labels' must be unique")
+        return self
 
 
 class CheckModel(_Model):
@@ -177,6 +216,7 @@ class CheckModel(_Model):
     critical: Threshold | None = None
     value_column: NonEmpty | None = None
     label_columns: list[NonEmpty] = []
+    metrics: list[CheckMetricModel] = []  # result columns published on /metrics
     interval: Duration | None = None
     cron: CronExpr | None = None
     timeout: Duration = timedelta(seconds=30)
@@ -207,6 +247,8 @@ class CheckModel(_Model):
             raise ValueError("result 'dataset' needs 'value_column'")
         if self.result != "dataset" and (self.value_column or self.label_columns):
             raise ValueError("'value_column' and 'label_columns' are only for result 'dataset'")
+        if self.result == "nonquery" and self.metrics:
+            raise ValueError("'metrics' need result rows; result 'nonquery' has none")
         return self
 
     def _check_http(self) -> None:

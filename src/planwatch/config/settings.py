@@ -104,6 +104,21 @@ class AnalysisSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckMetricSettings:
+    """A result column a check publishes as a Prometheus metric (query-exporter style)."""
+
+    name: str
+    type: str  # gauge | counter | histogram | enum
+    column: str
+    labels: tuple[str, ...] = ()  # result columns, after the `target` label
+    description: str = ""
+    buckets: tuple[float, ...] = ()  # histogram; empty: prometheus_client's defaults
+    states: tuple[str, ...] = ()  # enum
+    increment: bool = False  # counter: add each value instead of setting the total
+    expiration: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CheckSettings:
     name: str
     sql: str
@@ -116,6 +131,7 @@ class CheckSettings:
     critical: str | None = None
     value_column: str | None = None
     label_columns: tuple[str, ...] = ()
+    metrics: tuple[CheckMetricSettings, ...] = ()
     interval: timedelta | None = None
     cron: str | None = None
     timeout: timedelta = timedelta(seconds=30)
@@ -216,6 +232,8 @@ class Settings:
     worker_name: str = ""
     environment: str = ""
     digest: str = ""  # sha256 of the effective config, recorded on the worker row
+    # PLANWATCH_* variables that name no setting (service links, typos): logged once, ignored
+    ignored_env: tuple[str, ...] = field(default=(), compare=False)
 
     def target(self, name: str) -> TargetSettings:
         for t in self.targets:

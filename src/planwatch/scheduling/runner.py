@@ -24,6 +24,7 @@ import structlog
 from planwatch import logs
 from planwatch.clock import utcnow
 from planwatch.errors import NotFound
+from planwatch.histogram import DURATION_BUCKETS, LAG_BUCKETS, Histogram
 from planwatch.model.jobs import JobRun, JobStatus, ResultStatus
 from planwatch.scheduling import triggers
 from planwatch.scheduling.backoff import RetryPolicy
@@ -53,18 +54,10 @@ class _Job:
     skipped_elsewhere: int = 0
     runs: int = 0
     failures: int = 0
-    timed_runs: int = 0
-    total_duration_s: float = 0.0
 
     @property
     def running(self) -> bool:
         return self.task is not None and not self.task.done()
-
-    def timed(self, duration_ms: float) -> float:
-        """Record a finished run's duration (for the /metrics summary); returns it."""
-        self.timed_runs += 1
-        self.total_duration_s += duration_ms / 1000.0
-        return duration_ms
 
 
 class _Entry(NamedTuple):
@@ -107,6 +100,8 @@ class Scheduler:
         self._tasks: set[asyncio.Task[JobOutcome]] = set()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._lag: deque[float] = deque(maxlen=1024)
+        self._durations: dict[str, Histogram] = {}  # by job kind, for /metrics
+        self._lags: dict[str, Histogram] = {}
         self.last_tick: datetime = clock()
         now = clock()
         for spec in specs:
@@ -179,6 +174,14 @@ class Scheduler:
     def schedule_lag_p99(self) -> float:
         return self.schedule_lag(0.99)
 
+    def duration_histograms(self) -> dict[str, Histogram]:
+        """Durations of finished runs (completed or failed) by job kind."""
+        return dict(self._durations)
+
+    def lag_histograms(self) -> dict[str, Histogram]:
+        """Delays between due time and start, by job kind."""
+        return dict(self._lags)
+
     # -- the loop ----------------------------------------------------------------------
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
@@ -248,7 +251,9 @@ class Scheduler:
     async def _run(self, job: _Job, due: datetime) -> JobOutcome:
         spec = job.spec
         started = self._clock()
-        self._lag.append(max(0.0, (started - due).total_seconds()))
+        lag = max(0.0, (started - due).total_seconds())
+        self._lag.append(lag)
+        _histogram(self._lags, spec.kind, LAG_BUCKETS).observe(lag)
         run = JobRun(
             id=None, job_type=spec.kind, job_name=spec.name, worker_id=self._worker_id,
             status=JobStatus.RUNNING, scheduled_at=due, started_at=started,
@@ -274,7 +279,7 @@ class Scheduler:
             bound.info("job.recovered", after_failures=job.consecutive_failures)
         job.consecutive_failures, job.last_error = 0, None
         job.last_status, job.last_result = JobStatus.COMPLETED, outcome.result_status
-        job.last_duration_ms = job.timed(await self._finish(
+        job.last_duration_ms = self._timed(job, await self._finish(
             run_id, run, t0, JobStatus.COMPLETED, outcome.result_status, outcome.message,
             data=outcome.data,
         ))
@@ -315,7 +320,7 @@ class Scheduler:
         )
         if job.consecutive_failures == self._max_failures:
             bound.error("job.unhealthy", consecutive_failures=job.consecutive_failures)
-        job.last_duration_ms = job.timed(await self._finish(
+        job.last_duration_ms = self._timed(job, await self._finish(
             run_id, run, t0, JobStatus.FAILED, ResultStatus.ERROR, error,
             error=error, next_retry_at=retry_at,
         ))
@@ -367,6 +372,11 @@ class Scheduler:
 
     # -- bookkeeping -------------------------------------------------------------------
 
+    def _timed(self, job: _Job, duration_ms: float) -> float:
+        """Record a finished run's duration in its kind's histogram; returns it."""
+        _histogram(self._durations, job.spec.kind, DURATION_BUCKETS).observe(duration_ms / 1000)
+        return duration_ms
+
     def _add(self, spec: JobSpec, now: datetime) -> None:
         job = _Job(spec)
         self._jobs[spec.name] = job
@@ -401,8 +411,14 @@ class Scheduler:
             consecutive_failures=job.consecutive_failures,
             unhealthy=job.consecutive_failures >= self._max_failures,
             skipped_overlaps=job.skipped_overlaps, runs=job.runs, failures=job.failures,
-            timed_runs=job.timed_runs, total_duration_s=job.total_duration_s,
         )
+
+
+def _histogram(by_kind: dict[str, Histogram], kind: str, bounds: tuple[float, ...]) -> Histogram:
+    found = by_kind.get(kind)
+    if found is None:
+        found = by_kind[kind] = Histogram(bounds)
+    return found
 
 
 def _describe(exc: BaseException) -> str:

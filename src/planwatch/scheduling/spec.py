@@ -70,5 +70,3 @@ class JobState:
     skipped_overlaps: int
     runs: int
     failures: int
-    timed_runs: int = 0  # finished runs (completed or failed) whose duration is summed below
-    total_duration_s: float = 0.0

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 import structlog
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, exc
 
@@ -31,6 +30,8 @@ SQLITE_PRAGMAS = (
     "synchronous=NORMAL",
 )
 _WRITE = "planwatch_write"
+_VERSION_TABLE = "alembic_version"  # Alembic's default; migrations/env.py keeps it
+_VERSIONS = sa.select(sa.column("version_num", sa.String)).select_from(sa.table(_VERSION_TABLE))
 _MIGRATION_LOCK = 0x706C616E  # "plan": advisory lock id serializing migrations on PostgreSQL
 
 
@@ -92,10 +93,16 @@ class Storage:
         log.info("storage.migrated", url=self.url_safe)
 
     def schema_current(self) -> bool:
-        """True when the database is at the newest migration revision."""
+        """True when the database is at the newest migration revision.
+
+        Reads Alembic's version table itself: `MigrationContext` logs two INFO lines each time
+        it is configured, and health probes ask this every few seconds.
+        """
         heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
         with self.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+            if not sa.inspect(conn).has_table(_VERSION_TABLE):
+                return False
+            return set(conn.execute(_VERSIONS).scalars()) == heads
 
     def close(self) -> None:
         self.engine.dispose()

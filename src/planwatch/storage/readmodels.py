@@ -289,6 +289,18 @@ def alert_counts(st: Storage) -> dict[tuple[str, str], int]:
         return {(r[0], r[1]): int(r[2]) for r in conn.execute(stmt)}
 
 
+def open_alerts(st: Storage) -> dict[tuple[str, str, str], int]:
+    """Active alerts by (kind, severity, status), in one `COUNT ... GROUP BY` (/metrics asks
+    this on every scrape)."""
+    stmt = (
+        sa.select(a.c.kind, a.c.severity, a.c.status, sa.func.count())
+        .where(a.c.status.in_(ACTIVE_ALERT_STATUSES))
+        .group_by(a.c.kind, a.c.severity, a.c.status)
+    )
+    with st.connect() as conn:
+        return {(r[0], r[1], r[2]): int(r[3]) for r in conn.execute(stmt)}
+
+
 def target_infos(st: Storage, name: str | None = None) -> list[TargetInfo]:
     """Targets with their status, number of known queries and of active alerts."""
     nq = sa.select(q.c.target, sa.func.count().label("n")).group_by(q.c.target).subquery()

@@ -58,6 +58,11 @@ def heartbeat(st: Storage, instance_id: str, at: datetime) -> None:
     _update(st, instance_id, last_heartbeat=at)
 
 
+def applied_config(st: Storage, instance_id: str, digest: str, at: datetime) -> None:
+    """Record that the worker now runs the configuration with `digest` (after a reload)."""
+    _update(st, instance_id, config_digest=digest, last_heartbeat=at)
+
+
 def set_status(st: Storage, instance_id: str, status: WorkerStatus, at: datetime) -> None:
     """Record a lifecycle transition; Stopped also records stopped_at."""
     values: dict[str, Any] = {"status": WorkerStatus(status).value, "last_heartbeat": at}

@@ -1,4 +1,10 @@
-"""Prometheus metrics collected at scrape time from the worker's live state (private registry)."""
+"""Prometheus metrics collected at scrape time from the worker's live state (private registry),
+plus prometheus_client's process collector (`process_*`: CPU, memory, open files, start time).
+
+Durations and schedule lag are histograms by job kind: `sum by (le)` over workers is right,
+where last values or per-worker quantiles are not. Open alerts are storage-wide (every worker
+exports the same counts): aggregate them with `max`, not `sum`.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,20 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
-    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
 
 from planwatch import __version__
 from planwatch.checks import metrics as check_metrics
+from planwatch.histogram import Histogram
 from planwatch.scheduling.breaker import BreakerState
+from planwatch.storage import readmodels
 
 if TYPE_CHECKING:
     from planwatch.app import App
@@ -110,8 +118,6 @@ class StateCollector(Collector):
                                    labels=["job", "kind"])
         skipped = CounterMetricFamily(Name.JOB_SKIPPED, "Ticks skipped because still running",
                                       labels=["job", "kind"])
-        duration = SummaryMetricFamily(Name.JOB_DURATION, "Duration of finished job runs",
-                                       labels=["job", "kind"])
         unhealthy = GaugeMetricFamily(Name.JOB_UNHEALTHY, "1 while the job is over its failure "
                                       "budget (max_consecutive_failures)", labels=["job", "kind"])
         running = GaugeMetricFamily(Name.JOB_RUNNING, "1 while a run is in flight",
@@ -122,31 +128,41 @@ class StateCollector(Collector):
             fails.add_metric(labels, js.failures)
             consec.add_metric(labels, js.consecutive_failures)
             skipped.add_metric(labels, js.skipped_overlaps)
-            duration.add_metric(labels, js.timed_runs, js.total_duration_s)
             unhealthy.add_metric(labels, 1.0 if js.unhealthy else 0.0)
             running.add_metric(labels, 1.0 if js.running else 0.0)
-        lag = GaugeMetricFamily(Name.SCHEDULE_LAG, "p99 delay between due time and start")
-        lag.add_metric([], self.app.scheduler.schedule_lag_p99())
+        duration = _by_kind(Name.JOB_DURATION, "Durations of finished job runs (completed or "
+                            "failed)", self.app.scheduler.duration_histograms())
+        lag = _by_kind(Name.SCHEDULE_LAG, "Delays between a run's due time and its start",
+                       self.app.scheduler.lag_histograms())
         yield from (runs, fails, consec, skipped, duration, unhealthy, running, lag)
 
     def _alerts(self) -> Iterator[Metric]:
-        g = GaugeMetricFamily(Name.ALERTS_OPEN, "Active alerts", labels=["kind", "severity"])
+        g = GaugeMetricFamily(Name.ALERTS_OPEN, "Active alerts in storage (the same on every "
+                              "worker: aggregate with max)", labels=["kind", "severity", "status"])
         storage_up = GaugeMetricFamily(Name.STORAGE_UP, "1 if storage answered at scrape time")
         try:
-            counts = self.app.alert_counts()
+            counts = readmodels.open_alerts(self.app.storage)
             storage_up.add_metric([], 1.0)
         except Exception:
             counts = {}
             storage_up.add_metric([], 0.0)
-        for (kind, severity), n in sorted(counts.items()):
-            g.add_metric([kind, severity], n)
+        for labels, n in sorted(counts.items()):
+            g.add_metric(list(labels), n)
         yield g
         yield storage_up
+
+
+def _by_kind(name: str, doc: str, histograms: dict[str, Histogram]) -> Metric:
+    family = HistogramMetricFamily(name, doc, labels=["kind"])
+    for kind, h in sorted(histograms.items()):
+        family.add_metric([kind], h.buckets(), h.total)
+    return family
 
 
 def registry_for(app: App) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(app))
+    ProcessCollector(registry=registry)  # process_*; reads /proc, so nothing on other systems
     return registry
 
 

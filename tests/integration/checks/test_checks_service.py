@@ -14,6 +14,7 @@ from planwatch.app import App
 from planwatch.config import loader
 from planwatch.storage import check_results, job_runs
 from planwatch.web import metrics
+from prometheus_tools import promtool_check_metrics
 
 
 @pytest.fixture
@@ -45,6 +46,9 @@ checks:
     label_columns: [region]
     warning: "> 5"
     interval: 1s
+    metrics:
+      - {{name: shop_rows, description: Rows per region}}
+      - {{name: shop_rows_seen, type: histogram, buckets: [2, 5], labels: []}}
   - {{name: never, target: shop, sql: "SELECT 1", warning: "> 5", enabled: false}}
 """)
     return path
@@ -68,6 +72,13 @@ async def test_worker_runs_checks_and_reports(config: Path) -> None:
     assert 'planwatch_check_status{check="per-region",region="us",target="shop"} 1.0' in \
         exposition
     assert 'planwatch_check_runs_total{check="rows",target="shop"}' in exposition
+    # the check's rows as named metrics (query-exporter style), and histograms of durations
+    assert 'shop_rows{region="us",target="shop"} 7.0' in exposition
+    assert 'shop_rows_seen_bucket{le="2.0",target="shop"}' in exposition
+    assert 'planwatch_check_duration_seconds_bucket{check="rows",le="+Inf",target="shop"}' in \
+        exposition
+    assert "planwatch_check_schedule_lag_seconds_count " in exposition
+    promtool_check_metrics(exposition)
     runs = job_runs.recent(app.storage, job_type="checks")
     assert runs and runs[-1].data["tasks"] == 2
 

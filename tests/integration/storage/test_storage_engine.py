@@ -88,3 +88,18 @@ def test_errors_inside_a_transaction_become_storage_errors(storage: Storage) -> 
     with pytest.raises(StorageError), storage.begin() as conn:
         conn.exec_driver_sql("SELECT * FROM no_such_table")
     storage.ping()  # the pool is still usable
+
+
+def test_schema_probe_logs_nothing(
+    storage: Storage, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/health/ready and the health_check job ask this every few seconds: no log line each time
+    (Alembic's MigrationContext writes two INFO lines whenever it is configured)."""
+    fresh = Storage.open(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        with caplog.at_level("DEBUG"):
+            assert storage.schema_current() and storage.schema_current()
+            assert not fresh.schema_current()  # no version table yet
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
+    finally:
+        fresh.close()

@@ -21,6 +21,7 @@ from prometheus_client.samples import Sample
 from planwatch.app import App
 from planwatch.config import loader
 from planwatch.devtools.pgcluster import PgCluster, free_port
+from prometheus_tools import promtool_check_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ DASHBOARD = Path(__file__).resolve().parents[3] / "deploy" / "grafana" / "planwa
 
 def dashboard_metric_names() -> set[str]:
     panels = json.loads(DASHBOARD.read_text())["panels"]
-    exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    exprs = " ".join(t["expr"] for p in panels for t in p.get("targets", []))
     return set(re.findall(r"\bplanwatch_[a-z_]+", exprs))
 
 
@@ -137,22 +138,34 @@ async def test_health_and_metrics_of_a_running_worker(
     assert _value(m, "planwatch_collection_duration_seconds", target="main") > 0
     assert {s.labels["target"] for s in m["planwatch_collection_duration_seconds"]} == {"main"}
     assert _value(m, "planwatch_analyses_total") >= 1
-    assert _value(m, "planwatch_job_duration_seconds_count", job="analysis") >= 1
-    assert _value(m, "planwatch_job_duration_seconds_sum", job="analysis") > 0
-    assert _value(m, "planwatch_job_duration_seconds_count", job="collection:main") >= 2
+    assert _value(m, "planwatch_job_duration_seconds_count", kind="analysis") >= 1
+    assert _value(m, "planwatch_job_duration_seconds_sum", kind="analysis") > 0
+    collections = _value(m, "planwatch_job_duration_seconds_count", kind="collection")
+    assert collections >= 4  # main's successes and down's failures
+    assert _value(m, "planwatch_job_duration_seconds_bucket", kind="collection",
+                  le="+Inf") == collections
+    assert _value(m, "planwatch_job_duration_seconds_bucket", kind="collection",
+                  le="0.005") <= collections
     assert _value(m, "planwatch_job_failures_total", job="collection:down") >= 2
     assert _value(m, "planwatch_job_failures_total", job="collection:main") == 0
     assert _value(m, "planwatch_job_unhealthy", job="collection:down") == 1
     assert _value(m, "planwatch_job_consecutive_failures", job="collection:down") >= 2
     assert _value(m, "planwatch_job_runs_total", job="heartbeat", kind="heartbeat") >= 1
-    assert _value(m, "planwatch_schedule_lag_seconds") >= 0
+    assert _value(m, "planwatch_schedule_lag_seconds_count", kind="heartbeat") >= 1
+    assert _value(m, "planwatch_schedule_lag_seconds_bucket", kind="heartbeat", le="+Inf") >= 1
+    assert _value(m, "process_resident_memory_bytes") > 0  # the process collector
+    assert _value(m, "process_start_time_seconds") > 0
     assert _value(m, "planwatch_storage_up") == 1
     assert _value(m, "planwatch_build_info", worker=app.instance_id) == 1
     families = list(text_string_to_metric_families(response.text))
     exposed = {f.name for f in families} | {s.name for f in families for s in f.samples}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    exposed |= {f.name + end for f in families for end in suffixes.get(f.type, ())}  # no samples
     assert "planwatch_alerts_open" in exposed
     used = dashboard_metric_names()
     assert used <= exposed, f"the Grafana dashboard uses metrics /metrics lacks: {used - exposed}"
+    promtool_check_metrics(response.text)
+
 
 
 async def test_storage_down_is_unhealthy_503_but_still_live(

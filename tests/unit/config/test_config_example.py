@@ -22,6 +22,10 @@ def test_example_loads() -> None:
         "orders-backlog", "replication-lag-seconds", "failed-imports",
     ]  # fmt: skip
     assert settings.checks[0].warning == "> 1000"
+    (metric,) = settings.checks[2].metrics
+    assert (metric.name, metric.type, metric.column, metric.labels) == (
+        "import_failures", "gauge", "failures", ("source",))
+    assert metric.expiration == timedelta(hours=1)
     assert settings.alerting.escalation.channels == ("oncall",)
     assert settings.scheduling.jobs["collection"].interval == timedelta(minutes=5)
     assert settings.worker_name == "box"

@@ -167,18 +167,10 @@ def test_env_string_fields_stay_strings(load_text: LoadText) -> None:
 def test_env_override_problems(problems: Problems) -> None:
     found = problems(
         TARGET,
-        PLANWATCH_HTTP__PROT="1",
-        PLANWATCH_NOPE="1",
-        PLANWATCH_TARGETS__X__DSN="x",
         PLANWATCH_TARGETS__5__DSN="x",
         PLANWATCH_HTTP__PORT="ninety",
     )
     assert found == {
-        "http.prot": "unknown key; did you mean 'port'? "
-        "(from environment variable PLANWATCH_HTTP__PROT)",
-        "nope": "unknown key (from environment variable PLANWATCH_NOPE)",
-        "targets": "expected a list index, not 'X' "
-        "(from environment variable PLANWATCH_TARGETS__X__DSN)",
         "targets[5].dsn": "index 5 is past the end of targets (1 items) "
         "(from environment variable PLANWATCH_TARGETS__5__DSN)",
         "http.port": "Input should be a valid integer, unable to parse string as an integer "
@@ -186,16 +178,84 @@ def test_env_override_problems(problems: Problems) -> None:
     }
 
 
-def test_reserved_and_foreign_variables_are_ignored(load_text: LoadText) -> None:
-    load_text(
+def test_variables_that_name_no_setting_are_ignored_and_listed(load_text: LoadText) -> None:
+    """Kubernetes injects service links for a Service named planwatch; typos are not fatal
+    either (SPEC §11): each is named once, with a hint when one is close."""
+    service_links = {
+        "PLANWATCH_SERVICE_HOST": "10.96.0.12", "PLANWATCH_SERVICE_PORT": "8080",
+        "PLANWATCH_SERVICE_PORT_HTTP": "8080", "PLANWATCH_PORT": "tcp://10.96.0.12:8080",
+        "PLANWATCH_PORT_8080_TCP": "tcp://10.96.0.12:8080",
+        "PLANWATCH_PORT_8080_TCP_PROTO": "tcp", "PLANWATCH_PORT_8080_TCP_PORT": "8080",
+        "PLANWATCH_PORT_8080_TCP_ADDR": "10.96.0.12",
+    }
+    settings = load_text(
+        TARGET, **service_links, PLANWATCH_HTTP__PROT="1", PLANWATCH_TARGETS__X__DSN="x",
+        PLANWATCH_TOKEN="abc", PLANWATCH_LOG_LEVEL="debug", PLANWATCH_HTTP__PORT="9090",
+    )
+    assert settings.http.port == 9090
+    names = sorted([*service_links, "PLANWATCH_HTTP__PROT", "PLANWATCH_TARGETS__X__DSN",
+                    "PLANWATCH_TOKEN", "PLANWATCH_LOG_LEVEL"])
+    hinted = {"PLANWATCH_HTTP__PROT": "PLANWATCH_HTTP__PROT (did you mean PLANWATCH_HTTP__PORT?)"}
+    assert settings.ignored_env == tuple(hinted.get(n, n) for n in names)
+    assert settings == load_text(TARGET, PLANWATCH_HTTP__PORT="9090")  # nothing else changed
+    assert settings.digest == load_text(TARGET, PLANWATCH_HTTP__PORT="9090").digest
+
+
+def test_reserved_and_foreign_variables_are_ignored_silently(load_text: LoadText) -> None:
+    settings = load_text(
         TARGET,
         PLANWATCH_CONFIG="/elsewhere.yaml",
         PLANWATCH_SECRET_KEY_FILE="/nonexistent",
         PLANWATCH_PG_BINDIR="/usr/lib/postgresql/15/bin",
-        PLANWATCH_LOG_LEVEL="debug",
+        PLANWATCH_CHROMIUM="/usr/bin/chromium",
         HOME="/root",
         PLANWATCHER="x",
     )
+    assert settings.ignored_env == ()
+
+
+# -- secrets from files (_FILE) --------------------------------------------------------------
+
+
+def test_every_setting_can_come_from_a_file(load_text: LoadText, tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n", encoding="utf-8")  # `echo` adds a line break
+    dsn = tmp_path / "dsn"
+    dsn.write_text("postgresql://app:pw@db/app", encoding="utf-8")
+    settings = load_text(TARGET, PLANWATCH_HTTP__TOKEN_FILE=str(token),
+                         PLANWATCH_TARGETS__0__DSN_FILE=str(dsn))
+    assert settings.http.token is not None and settings.http.token.reveal() == "s3cr3t-token"
+    assert settings.target("db").dsn.reveal() == "postgresql://app:pw@db/app"
+    assert settings.ignored_env == ()
+
+
+def test_interpolated_variable_falls_back_to_its_file(load_text: LoadText, tmp_path: Path) -> None:
+    secret = tmp_path / "pgpassword"
+    secret.write_text("from-file\n", encoding="utf-8")
+    text = "targets:\n  - {name: db, dsn: 'postgresql://app:${PGPASSWORD}@h/app'}\n"
+    settings = load_text(text, PGPASSWORD_FILE=str(secret))
+    assert settings.target("db").dsn.reveal() == "postgresql://app:from-file@h/app"
+    settings = load_text(text, PGPASSWORD="from-env", PGPASSWORD_FILE=str(secret))
+    assert settings.target("db").dsn.reveal() == "postgresql://app:from-env@h/app"
+
+
+def test_file_variable_problems_name_the_file_never_a_value(
+    problems: Problems, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing"
+    found = problems(
+        TARGET + "storage: {url: 'sqlite:///${STORE_FILE_VAR}'}\n",
+        PLANWATCH_HTTP__TOKEN="inline-secret", PLANWATCH_HTTP__TOKEN_FILE=str(missing),
+        PLANWATCH_TARGETS__0__DSN_FILE=str(missing), STORE_FILE_VAR_FILE=str(missing),
+    )
+    assert found == {
+        "http.token": "set PLANWATCH_HTTP__TOKEN or PLANWATCH_HTTP__TOKEN_FILE, not both",
+        "targets[0].dsn": f"cannot read {missing} (from environment variable "
+        "PLANWATCH_TARGETS__0__DSN_FILE): No such file or directory",
+        "storage.url": f"cannot read {missing} (from environment variable STORE_FILE_VAR_FILE): "
+        "No such file or directory",
+    }
+    assert "inline-secret" not in repr(found)
 
 
 # -- interpolation ---------------------------------------------------------------------

@@ -282,6 +282,49 @@ def test_target_problems(problems: Problems) -> None:
     }
 
 
+KNOWN = "(known: mariadb, mysql, oracle, postgresql, sqlite, sqlserver)"
+
+
+def test_unknown_engines_and_dsn_schemes_are_errors(problems: Problems) -> None:
+    """A typo must not turn a target into a never-collected checks-only one."""
+    found = problems(
+        """
+        storage: {url: "nosuch://planwatch:store-pw@h/pw"}
+        targets:
+          - {name: a, engine: postgress, dsn: "host=h"}
+          - {name: b, dsn: "nosuch://u:very-secret@h/db"}
+          - {name: c, dsn: "postgresq://u@h/db"}
+          - {name: d, dsn: "oracle+nosuchdriver://u@h/db"}
+          - {name: e, engine: mysql, dsn: "mysqll+pymysql://u@h/db"}
+        """
+    )
+    assert found == {
+        "storage.url": "no installed SQLAlchemy dialect for 'nosuch'; use sqlite:/// or "
+        "postgresql+psycopg://",
+        "targets[0].engine": f"unknown engine 'postgress'; did you mean 'postgresql'? {KNOWN}",
+        "targets[1].dsn": f"unknown scheme 'nosuch' in the dsn {KNOWN}",
+        "targets[2].dsn": f"unknown scheme 'postgresq' in the dsn; did you mean 'postgresql'? "
+        f"{KNOWN}",
+        "targets[3].dsn": "no installed SQLAlchemy dialect for 'oracle+nosuchdriver' in the dsn",
+        "targets[4].dsn": f"unknown scheme 'mysqll+pymysql' in the dsn; did you mean 'mysql'? "
+        f"{KNOWN}",
+    }
+    assert "secret" not in repr(found) and "store-pw" not in repr(found)
+
+
+def test_known_engines_include_aliases_and_sqlalchemy_dialects(load_text: LoadText) -> None:
+    settings = load_text(
+        """
+        targets:
+          - {name: a, engine: pg, dsn: "postgres://u@h/db"}
+          - {name: b, dsn: "mssql+pymssql://u@h/db"}
+          - {name: c, dsn: "oracle+oracledb://u@h/db"}
+          - {name: d, engine: MariaDB, dsn: "mariadb+pymysql://u@h/db"}
+        """
+    )
+    assert [t.engine for t in settings.targets] == ["postgresql", "sqlserver", "oracle", "mariadb"]
+
+
 def test_analysis_section(load_text: LoadText, problems: Problems) -> None:
     settings = load_text(
         "analysis:\n  regression: {min_impact: 500ms, window: 5m}\n  hotspots: {top_n: 3}\n"

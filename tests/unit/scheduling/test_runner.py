@@ -128,6 +128,10 @@ async def test_runs_a_job_repeatedly_and_records_each_run() -> None:
     assert state(sched).runs >= 3 and state(sched).failures == 0
     assert len(sched.schedule_lag_seconds) >= 3
     assert sched.schedule_lag_p99() >= sched.schedule_lag(0.5) >= 0.0
+    durations, lags = sched.duration_histograms()["test"], sched.lag_histograms()["test"]
+    assert durations.count == len(done)  # one observation per finished run, by job kind
+    assert durations.total == pytest.approx(sum(r.duration_ms or 0 for r in done) / 1000)
+    assert lags.count == state(sched).runs
 
 
 async def test_failure_backs_off_by_the_policy_and_flags_unhealthy() -> None:
