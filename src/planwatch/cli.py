@@ -277,15 +277,18 @@ def cmd_silences(args: argparse.Namespace) -> int:
 
 
 def cmd_queries(args: argparse.Namespace) -> int:
+    from planwatch.app import open_storage
     from planwatch.storage import queries
 
-    st = _open(args)
+    settings = _settings(args)
+    st = open_storage(settings)
     now = utcnow()
     top = queries.top(st, target=args.target, since=now - args.since, until=now, limit=args.limit)
+    needed = settings.analysis.regression.min_baseline_samples
     if args.json:
-        _print_json([views.query(q) for q in top])
+        _print_json([views.query(q, needed) for q in top])
     else:
-        print(render.queries_table(top))
+        print(render.queries_table(top, needed))
     return 0
 
 

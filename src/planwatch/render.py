@@ -46,16 +46,22 @@ def alerts_table(alerts: Sequence[Alert]) -> str:
                    "OPENED", "TITLE"], rows)
 
 
-def queries_table(queries: Sequence[QuerySummary]) -> str:
+def queries_table(queries: Sequence[QuerySummary], needed: int) -> str:
+    """`needed`: intervals a baseline needs before detection starts (min_baseline_samples)."""
     if not queries:
         return "no queries recorded in that period"
     rows = [
         (q.ref.target, q.ref.database, q.ref.query_id, q.calls, f"{q.total_ms:.1f}",
-         f"{q.mean_ms:.3f}", q.plan_count, _short(q.text, 50))
+         f"{q.mean_ms:.3f}", q.plan_count, baseline_cell(q.baseline_samples, needed),
+         _short(q.text, 50))
         for q in queries
     ]
     return _table(["TARGET", "DATABASE", "QUERY ID", "CALLS", "TOTAL MS", "MEAN MS", "PLANS",
-                   "TEXT"], rows)
+                   "BASELINE", "TEXT"], rows)
+
+
+def baseline_cell(samples: int, needed: int) -> str:
+    return "ready" if samples >= needed else f"learning {samples}/{needed}"
 
 
 def workers_table(workers: Sequence[Worker]) -> str:

@@ -37,7 +37,14 @@ def alert(a: Alert) -> dict[str, Any]:
     }
 
 
-def query(q: QuerySummary) -> dict[str, Any]:
+def baseline(samples: int, needed: int) -> dict[str, Any]:
+    """A query's baseline: `learning` until it has `needed` intervals, then `ready`."""
+    return {"state": "learning" if samples < needed else "ready", "samples": samples,
+            "needed": needed}
+
+
+def query(q: QuerySummary, needed: int) -> dict[str, Any]:
+    """`needed`: analysis.regression.min_baseline_samples."""
     return {
         "target": q.ref.target,
         "database": q.ref.database,
@@ -53,6 +60,7 @@ def query(q: QuerySummary) -> dict[str, Any]:
         "last_plan_hash": q.last_plan_hash,
         "first_seen": _ts(q.first_seen),
         "last_seen": _ts(q.last_seen),
+        "baseline": baseline(q.baseline_samples, needed),
     }
 
 

@@ -39,6 +39,7 @@ SPEC_ALERT_FIELDS = {
 QUERY_FIELDS = {
     "target", "database", "query_id", "fingerprint", "query_text", "calls", "total_ms",
     "mean_ms", "rows", "plan_count", "plan_changed", "last_plan_hash", "first_seen", "last_seen",
+    "baseline",
 }
 WORKER_FIELDS = {
     "instance_id", "name", "host", "pid", "version", "environment", "status", "started_at",
@@ -205,6 +206,11 @@ def test_queries_text_and_json(setup: Setup) -> None:
     mine = [r for r in rows if "FROM items WHERE kind" in (r["query_text"] or "")]
     assert mine and mine[0]["calls"] > 0 and mine[0]["database"] == setup.db
     assert isinstance(mine[0]["query_id"], str)
+    # A handful of intervals: every query is still learning its baseline.
+    baseline = mine[0]["baseline"]
+    assert baseline["state"] == "learning" and baseline["needed"] == 12
+    assert 0 <= baseline["samples"] < 12
+    assert f"learning {baseline['samples']}/12" in text.stdout
     assert json.loads(setup.run("queries", "--json", "--target", "other").stdout) == []
 
 

@@ -3,8 +3,9 @@
 For every relation the old plan reached through an index condition (Index Scan, Index Only
 Scan, or a Bitmap Heap Scan over a Bitmap Index Scan) whose leading column no index condition
 of the new plan on that relation uses, a candidate with the columns of the old condition (an
-index scan kept only for its order, without a condition on them, does not count). The collector tests candidates as hypothetical
-indexes (hypopg) and reports the estimated cost with and without them.
+index scan kept only for its order, without a condition on them, does not count). The
+collector tests candidates as hypothetical indexes (hypopg) and reports the estimated cost
+with and without them.
 """
 
 from __future__ import annotations

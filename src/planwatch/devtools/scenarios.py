@@ -13,6 +13,7 @@ auto-resolution took. Used by `bench/detection_scenarios.py` and `tests/e2e`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import subprocess
@@ -22,12 +23,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from planwatch.clock import utcnow
 from planwatch.devtools import shopload
 from planwatch.devtools.pgcluster import PgCluster, free_port
 from planwatch.errors import StorageError
@@ -156,9 +158,8 @@ def run(
     for db in dbs.values():
         cluster.psql(f"CREATE DATABASE {db} TEMPLATE {template}")
     cluster.psql("SELECT pg_stat_statements_reset()")
-    envs = {name: Env(cluster, db, shopload.Shop(
-        lambda role, db=db: cluster.dsn(db, user=role), seed=i))
-        for i, (name, db) in enumerate(dbs.items())}
+    envs = {name: Env(cluster, db, shopload.Shop(functools.partial(_dsn, cluster, db), seed=i))
+            for i, (name, db) in enumerate(dbs.items())}
     config = _write_config(workdir, cluster, dbs, timing)
     storage = Storage.open(f"sqlite:///{workdir / 'planwatch.db'}")
     try:
@@ -172,7 +173,7 @@ def run(
             log(f"baselines usable after {time.monotonic() - started:.0f}s; one more window")
             time.sleep(timing.window_s)
             t0 = time.monotonic()
-            wall0 = _now(storage)
+            wall0 = utcnow()
             for s in scenarios:
                 s.inject(envs[s.name])
             log(f"changes made at {wall0:%H:%M:%S}; watching for {timing.detect_windows} windows")
@@ -291,10 +292,8 @@ def _wait(predicate: Callable[[], bool], *, timeout: float, proc: subprocess.Pop
         time.sleep(1)
 
 
-def _now(storage: Storage) -> datetime:
-    from planwatch.clock import utcnow
-
-    return utcnow()
+def _dsn(cluster: PgCluster, database: str, role: str) -> str:
+    return cluster.dsn(database, user=role)
 
 
 def _prefix(shape: str) -> str:
@@ -379,7 +378,3 @@ def _learning(storage: Storage, timing: Timing) -> list[dict[str, Any]]:
     return [{"target": r.target, "text": (r.text or "")[:60], "first_seen": r.first_seen,
              "usable_after_s": (r.computed_at - r.first_seen).total_seconds(), "n": r.n}
             for r in rows]
-
-
-def default_detect_deadline(timing: Timing) -> timedelta:
-    return timedelta(seconds=timing.detect_windows * timing.window_s)

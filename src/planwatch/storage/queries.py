@@ -18,6 +18,7 @@ from planwatch.model.samples import QueryRef, StatementText
 from planwatch.storage import _sql
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import UTCDateTime
+from planwatch.storage.tables import baselines as b
 from planwatch.storage.tables import queries as q
 from planwatch.storage.tables import query_samples as s
 
@@ -38,6 +39,7 @@ class QuerySummary:
     last_plan_hash: str | None
     first_seen: datetime
     last_seen: datetime
+    baseline_samples: int = 0  # intervals in its all-plans baseline (learning until enough)
 
 
 def key(ref: QueryRef) -> Key:
@@ -292,6 +294,7 @@ def top(
             total,
             sa.func.sum(s.c.rows).label("sum_rows"),
             sa.func.count(sa.distinct(s.c.plan_hash)).label("plan_count"),
+            baseline_samples(q.c.id).label("baseline_n"),
         )
         .join(s, s.c.query_pk == q.c.id)
         .where(s.c.interval_end > since, s.c.interval_end <= until)
@@ -333,4 +336,12 @@ def _summary(row: Any, last_plan_hash: str | None) -> QuerySummary:
         last_plan_hash=last_plan_hash,
         first_seen=row.first_seen,
         last_seen=row.last_seen,
+        baseline_samples=int(row.baseline_n or 0),
     )
+
+
+def baseline_samples(query_pk: Any) -> sa.ColumnElement[Any]:
+    """The intervals in a query's all-plans baseline (a primary-key seek), 0 without one."""
+    return sa.func.coalesce(
+        sa.select(b.c.n).where(b.c.query_pk == query_pk, b.c.plan_hash == "")
+        .scalar_subquery(), 0)

@@ -43,6 +43,7 @@ class QueryInfo:
     text: str | None
     first_seen: datetime
     last_seen: datetime
+    baseline_samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +105,12 @@ def query_info(st: Storage, pk: int) -> QueryInfo:
     if not _valid_id(pk):
         raise NotFound(f"query {pk} does not exist")
     with st.connect() as conn:
-        row = conn.execute(sa.select(q).where(q.c.id == pk)).one_or_none()
+        row = conn.execute(sa.select(q, queries.baseline_samples(q.c.id).label("baseline_n"))
+                           .where(q.c.id == pk)).one_or_none()
     if row is None:
         raise NotFound(f"query {pk} does not exist")
-    return QueryInfo(row.id, queries.ref_from_row(row), row.text, row.first_seen, row.last_seen)
+    return QueryInfo(row.id, queries.ref_from_row(row), row.text, row.first_seen, row.last_seen,
+                     int(row.baseline_n))
 
 
 def query_pks(st: Storage, refs: Sequence[tuple[str, str | None, str | None]]) -> dict[
@@ -150,7 +153,8 @@ def top_queries(
     ranked = agg.order_by(total.desc(), s.c.query_pk).limit(limit).subquery()
     stmt = (
         sa.select(q, ranked.c.calls, ranked.c.total_ms, ranked.c.sum_rows, ranked.c.plan_count,
-                  _last_plan(since, until).label("last_plan_hash"))
+                  _last_plan(since, until).label("last_plan_hash"),
+                  queries.baseline_samples(q.c.id).label("baseline_n"))
         .join(ranked, ranked.c.query_pk == q.c.id)
         .order_by(ranked.c.total_ms.desc(), q.c.id)
     )
@@ -180,6 +184,7 @@ def _summary(row: Any, last_plan_hash: str | None) -> QuerySummary:
         mean_ms=total_ms / calls if calls else 0.0, rows=int(row.sum_rows or 0),
         plan_count=int(row.plan_count), last_plan_hash=last_plan_hash,
         first_seen=row.first_seen, last_seen=row.last_seen,
+        baseline_samples=int(row.baseline_n or 0),
     )
 
 

@@ -81,13 +81,14 @@ async def queries(request: Request) -> Response:
         return JSON(await blocking(reads.alerts_with_links, worker(request), found, now))
     top = await blocking(lambda: rm.top_queries(st, since=since, until=now, target=target,
                                                 limit=limit))
-    return JSON([shapes.ranked_query(r) for r in top])
+    needed = reads.baseline_needed(worker(request))
+    return JSON([shapes.ranked_query(r, needed) for r in top])
 
 
 async def query(request: Request) -> Response:
     pk = params.path_id(request, "query_id")
     info = await blocking(rm.query_info, worker(request).storage, pk)
-    return JSON(shapes.query_info(info))
+    return JSON(shapes.query_info(info, reads.baseline_needed(worker(request))))
 
 
 async def series(request: Request) -> Response:

@@ -97,7 +97,8 @@ async def queries(request: Request) -> Response:
     target = params.text(request, "target")
     top = await blocking(lambda: rm.top_queries(st, since=since, until=now, target=target,
                                                 limit=100))
-    data = {"queries": [shapes.ranked_query(r) for r in top], "range": window,
+    needed = reads.baseline_needed(worker(request))
+    data = {"queries": [shapes.ranked_query(r, needed) for r in top], "range": window,
             "target": target}
     return render(request, "queries.html", "queries", data)
 

@@ -51,6 +51,7 @@ class Name(StrEnum):
     CIRCUIT_OPEN = "planwatch_target_circuit_open"
     BUILD_INFO = "planwatch_build_info"
     NOTIFICATIONS = "planwatch_notifications"
+    QUERIES_LEARNING = "planwatch_queries_learning"
 
 
 class StateCollector(Collector):
@@ -84,9 +85,15 @@ class StateCollector(Collector):
         deps = getattr(self.app, "deps", None)
         for name, state in sorted(deps.breakers.snapshot().items() if deps else ()):
             breaker.add_metric([name], 0.0 if state.state is BreakerState.CLOSED else 1.0)
+        learning = GaugeMetricFamily(Name.QUERIES_LEARNING, "Queries active in the last analysis "
+                                     "window whose baseline is still learning (not judged yet)",
+                                     labels=["target"])
+        for name, n in sorted(self.app.state.learning.items()):
+            learning.add_metric([name], float(n))
         yield up
         yield dur
         yield breaker
+        yield learning
 
     def _counters(self) -> Iterator[Metric]:
         c = self.app.state.counters

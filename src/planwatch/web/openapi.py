@@ -55,9 +55,11 @@ QUERY = {
     "query_text": NSTR, "calls": INT, "total_ms": NUM, "mean_ms": NUM, "rows": INT,
     "plan_count": INT, "plan_changed": BOOL, "last_plan_hash": NSTR, "first_seen": TS,
     "last_seen": TS,
+    "baseline": _obj({"state": _t("string", enum=["learning", "ready"]), "samples": INT,
+                      "needed": INT}),
 }
 QUERY_INFO = {k: QUERY[k] for k in ("id", "target", "database", "query_id", "fingerprint",
-                                    "query_text", "first_seen", "last_seen")}
+                                    "query_text", "first_seen", "last_seen", "baseline")}
 SERIES = {
     "t": {"type": "array", "items": NUM}, "mean_ms": {"type": "array", "items": NUM},
     "total_ms": {"type": "array", "items": NUM}, "calls": {"type": "array", "items": INT},

@@ -56,6 +56,11 @@ def check_rows(worker: App, now: datetime, target: str | None = None) -> list[di
     return [shapes.check_summary(found.get(k), *k, points.get(k, [])) for k in keys]
 
 
+def baseline_needed(worker: App) -> int:
+    """Intervals a baseline needs before the query is judged (learning until then)."""
+    return worker.settings.analysis.regression.min_baseline_samples
+
+
 def heartbeat_interval(worker: App) -> timedelta:
     job = worker.settings.scheduling.jobs.get("heartbeat")
     return (job.interval if job else None) or timedelta(seconds=15)
@@ -99,7 +104,7 @@ def summary(worker: App, now: datetime) -> dict[str, Any]:
                    "by_status": by_status},
         "targets": {"counts": up, "items": targets},
         "top_regressions": alerts_with_links(worker, rm.top_regressions(st, 10), now),
-        "hotspots": [shapes.ranked_query(r) for r in hot],
+        "hotspots": [shapes.ranked_query(r, baseline_needed(worker)) for r in hot],
         "hotspot_window_s": int(HOTSPOT_WINDOW.total_seconds()),
         "workers": worker_list(worker, now),
     }
@@ -129,7 +134,7 @@ def target_page(worker: App, name: str, now: datetime, since: datetime) -> dict[
     top = rm.top_queries(st, since=since, until=now, target=name, limit=25)
     return {
         "target": shapes.target(info),
-        "queries": [shapes.ranked_query(r) for r in top],
+        "queries": [shapes.ranked_query(r, baseline_needed(worker)) for r in top],
         "alerts": alerts_with_links(worker, rm.find_alerts(st, target=name, limit=50), now),
         "checks": check_rows(worker, now, name),
         "job_runs": [views.job_run(r) for r in rm.find_job_runs(st, target=name,
@@ -145,7 +150,7 @@ def query_page(worker: App, pk: int, now: datetime, since: datetime) -> dict[str
             for kind in (AlertKind.REGRESSION, AlertKind.HOTSPOT)]
     found = rm.find_alerts(st, status="all", dedup_keys=keys, limit=20)
     return {
-        "query": shapes.query_info(info),
+        "query": shapes.query_info(info, baseline_needed(worker)),
         "series": shapes.series(rm.series(st, pk, since, now)),
         "plans": [shapes.plan(x) for x in history],
         "diff": diff(history, None, None),

@@ -44,16 +44,17 @@ def silence_label(s: Silence) -> str:
     return f"silence {s.id}" if s.id is not None else "config silence"
 
 
-def ranked_query(r: RankedQuery) -> dict[str, Any]:
-    return {"id": r.pk, **views.query(r.summary)}
+def ranked_query(r: RankedQuery, needed: int) -> dict[str, Any]:
+    return {"id": r.pk, **views.query(r.summary, needed)}
 
 
-def query_info(info: QueryInfo) -> dict[str, Any]:
+def query_info(info: QueryInfo, needed: int) -> dict[str, Any]:
     return {
         "id": info.pk, "target": info.ref.target, "database": info.ref.database,
         "query_id": info.ref.query_id, "fingerprint": info.ref.fingerprint,
         "query_text": info.text, "first_seen": ts(info.first_seen),
         "last_seen": ts(info.last_seen),
+        "baseline": views.baseline(info.baseline_samples, needed),
     }
 
 
