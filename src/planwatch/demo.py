@@ -9,18 +9,20 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
 from planwatch import render
 from planwatch.app import App
+from planwatch.clock import utcnow
 from planwatch.collectors.plans import from_json
 from planwatch.config import loader
 from planwatch.devtools import pgcluster
 from planwatch.devtools.pgcluster import free_port
 from planwatch.model.alerts import Alert, AlertKind
-from planwatch.storage import alerts, plans
+from planwatch.storage import alerts, plans, queries
 from planwatch.storage.engine import Storage
 
 SCHEMA = """
@@ -49,7 +51,7 @@ WORKLOAD: tuple[Query, ...] = (
     ("SELECT count(*) FROM customers WHERE region = %s", lambda r: r.choice(["north", "south"])),
 )
 TICK_S = 3
-BASELINE_S = 42
+LEARN_TIMEOUT_S = 120
 
 
 def _config(tmp: Path, cluster: pgcluster.PgCluster, port: int) -> Path:
@@ -120,13 +122,35 @@ def _print_alert(storage: Storage, alert: Alert) -> None:
     print("\n" + render.alert_report(alert, nodes[0], nodes[1]) + "\n")
 
 
+async def _learned(app: App) -> None:
+    """Wait until the orders query's baseline is usable, as its learning state says (the
+    same state `planwatch queries` shows): detection starts then, nothing is forced."""
+    shown = -1
+    while True:
+        learned = await asyncio.to_thread(_learning_state, app.storage)
+        needed = app.settings.analysis.regression.min_baseline_samples
+        if learned is not None and learned != shown:
+            shown = learned
+            print(f"[{_t()}] orders query baseline: {render.baseline_cell(learned, needed)}")
+        if learned is not None and learned >= needed:
+            return
+        await asyncio.sleep(1)
+
+
+def _learning_state(storage: Storage) -> int | None:
+    now = utcnow()
+    for q in queries.top(storage, target="demo", since=now - timedelta(hours=1), until=now):
+        if q.text and "orders o join customers" in q.text.lower():
+            return q.baseline_samples
+    return None
+
+
 async def _scenario(app: App, cluster: pgcluster.PgCluster, serve_seconds: int) -> int:
     runner = asyncio.create_task(app.run())
     try:
-        print(f"[{_t()}] collecting a baseline for {BASELINE_S}s (every {TICK_S}s) ...")
-        await asyncio.sleep(BASELINE_S)
-        await app.scheduler.run_once("baseline_rebuild")
-        print(f"[{_t()}] baseline built; dropping index orders_customer_id_idx")
+        print(f"[{_t()}] learning baselines from the workload (a collection every {TICK_S}s) ...")
+        await asyncio.wait_for(_learned(app), timeout=LEARN_TIMEOUT_S)
+        print(f"[{_t()}] baseline ready; dropping index orders_customer_id_idx")
         await asyncio.to_thread(cluster.psql, "DROP INDEX orders_customer_id_idx", "shop")
         deadline = time.monotonic() + 90
         alert = None
@@ -166,6 +190,8 @@ def main(*, serve_seconds: int = 0, port: int = 0) -> int:
         cluster.psql("CREATE DATABASE shop")
         cluster.psql(SCHEMA, "shop")
         cluster.psql("CREATE EXTENSION pg_stat_statements", "shop")
+        if cluster.psql("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").strip():
+            cluster.psql("CREATE EXTENSION hypopg", "shop")  # index advice, when installed
         cluster.psql("SELECT pg_stat_statements_reset()", "shop")  # forget the setup statements
         config = loader.load(_config(Path(tmp), cluster, port or free_port()))
         print(f"[{_t()}] shop database ready (300,000 orders); starting planwatch "

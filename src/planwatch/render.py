@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from planwatch.config.secrets import mask_dsn
 from planwatch.model.alerts import Alert
@@ -100,16 +101,47 @@ def alert_report(alert: Alert, old: PlanNode | None, new: PlanNode | None) -> st
         f"  latency {alert.baseline_ms:.2f} ms -> {alert.current_ms:.2f} ms "
         f"({alert.ratio:.1f}x), p={d.get('p_value', float('nan')):.2g}, "
         f"extra time {d.get('impact_ms', 0) / 1000:.1f} s over {d.get('recent_calls', 0)} calls",
-        f"  plan changed: {'yes' if alert.plan_changed else 'no'} ({d.get('cause', '')})",
+        f"  plan verdict: {d.get('cause', 'unknown')}",
     ]
     for change in d.get("plan_diff", []):
         lines.append(f"    * {change}")
+    lines += ["  " + line for line in evidence_lines(d)]
     pairs = (("old plan", "old_plan_hash", old), ("new plan", "new_plan_hash", new))
     for title, key, plan in pairs:
         if plan is not None:
             lines.append(f"  {title} ({d.get(key)}):")
             lines += ["    " + line for line in plan_tree(plan)]
     return "\n".join(lines)
+
+
+def evidence_lines(d: Mapping[str, Any]) -> list[str]:
+    """What the verdict rests on: why it is unknown, the context the plan was explained in,
+    what else changed (rows, blocks, spills, waits) and index advice."""
+    out = []
+    if d.get("plan_reason_text"):
+        out.append(f"why unknown: {d['plan_reason_text']}")
+    ev = d.get("plan_evidence") or {}
+    if ev.get("role"):
+        how = "as" if ev.get("as_role") else "with the settings of"
+        settings = ", ".join(f"{k}={v}" for k, v in (ev.get("settings") or {}).items())
+        out.append(f"plan explained {how} role {ev['role']}" + (f" ({settings})" if settings
+                                                                else ""))
+    for key, label in (("rows_per_call", "rows"), ("blks_per_call", "blocks"),
+                       ("temp_blks_per_call", "temp blocks")):
+        moved = d.get(key)
+        if isinstance(moved, Mapping) and moved.get("before") != moved.get("after"):
+            out.append(f"{label} per call {moved.get('before'):g} -> {moved.get('after'):g}")
+    for key in ("spill",):
+        if d.get(key):
+            out.append(str(d[key]))
+    waits = d.get("waits") or {}
+    if waits.get("summary"):
+        out.append(str(waits["summary"]))
+    advice = d.get("index_advice") or {}
+    if advice.get("available") and advice.get("cost_with") is not None:
+        out.append(f"an index on {', '.join(advice['index'])} would take the estimated cost "
+                   f"from {advice['cost_without']:g} to {advice['cost_with']:g}")
+    return out
 
 
 def checks_table(rows: Sequence[dict[str, object]]) -> str:

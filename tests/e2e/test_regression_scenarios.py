@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from planwatch.app import App
+from planwatch.clock import utcnow
 from planwatch.config import loader
 from planwatch.demo import ORDERS_OF_CUSTOMER, SCHEMA, Query, Workload
 from planwatch.devtools.pgcluster import PgCluster, start_cluster
 from planwatch.model.alerts import Alert, AlertKind, AlertStatus
-from planwatch.storage import alerts
+from planwatch.model.samples import QueryRef
+from planwatch.storage import alerts, queries, samples
+from planwatch.storage import baselines as baseline_store
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +187,35 @@ async def test_slowdown_without_plan_change(
 
 def test_orders_query_is_the_demo_query() -> None:
     assert "customer_id = %s" in ORDERS_OF_CUSTOMER
+
+
+async def test_history_and_baseline_survive_a_recreated_table(
+    driver: Driver, pg_cluster: PgCluster, shop: str
+) -> None:
+    """The table is re-created (as a restore would): the statement gets a new queryid, same
+    text. The new id takes over the old one's baseline at once and shows its history."""
+    lookup = "SELECT name, region FROM customers WHERE id = $1"
+    with Workload(pg_cluster.dsn(shop), clients=2, queries=GROWTH_WORKLOAD):
+        await driver.baseline()
+        before = _queryid(pg_cluster, shop, "region FROM customers WHERE id")
+        pg_cluster.psql(
+            "BEGIN; ALTER TABLE customers RENAME TO customers_old;"
+            "CREATE TABLE customers (LIKE customers_old INCLUDING ALL);"
+            "INSERT INTO customers SELECT * FROM customers_old;"
+            "DROP TABLE customers_old CASCADE; ANALYZE customers; COMMIT;", shop)
+
+        def ids() -> set[str]:
+            sql = ("SELECT queryid FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                   f"WHERE d.datname = '{shop}' AND s.query = '{lookup}'")
+            return set(pg_cluster.psql(sql, shop).split())
+
+        assert await driver.until(lambda: len(ids()) > 1, 4) > 0
+        (after,) = ids() - {before}
+        await driver.until(lambda: False, 2)  # two collections + analyses of the new id
+    st = driver.app.storage
+    new = QueryRef("shop", shop, after)
+    found = baseline_store.for_query(st, new)
+    assert found and found[0].n >= 8, "the new id did not take over the old baseline"
+    history = samples.for_query(st, new, found[0].window_start, utcnow())
+    assert len({s.interval_start for s in history}) > 8  # old id's intervals included
+    assert queries.text_of(st, new) == lookup
