@@ -2,7 +2,7 @@
 index, recovery, and a slowdown without a plan change.
 
 Same method as `test_regression_scenarios.py` (PostgreSQL): the worker's own jobs — collection,
-analysis, baseline rebuild — are driven one run at a time (`scheduler.run_once`) against the
+analysis — are driven one run at a time (`scheduler.run_once`) against the
 throwaway MariaDB of the `mariadb_server` fixture (performance_schema ON), while a real
 workload runs in client threads. Each test has its own schema and watches only that schema.
 """
@@ -135,10 +135,10 @@ class Driver:
             await self.app.scheduler.run_once("analysis")
         await asyncio.sleep(POLL_S)
 
-    async def baseline(self, polls: int = 8 + POLLS_PER_WINDOW + 2) -> None:
+    async def baseline(self, polls: int = 8 + 2) -> None:
+        """Learn as a fresh install does: collections and analyses, no forced rebuild."""
         for _ in range(polls):
-            await self.poll(analyze=False)
-        await self.app.scheduler.run_once("baseline_rebuild")
+            await self.poll()
 
     def regressions(self, status: str = "all") -> list[Alert]:
         return alerts.list_alerts(self.app.storage, status=status,

@@ -11,12 +11,15 @@ target's total is >= `min_share`. Metrics:
 Rankings are for the dashboard and the daily summary: queries swap places in a top-N all
 the time, so a rank is never alerted on.
 
-`shifts` finds what deserves an alert: a query whose share of the target's database time in
-the window is >= `min_share`, >= `SHIFT_RATIO` times its share in the baseline period and
-`min_share` above it, with >= `min_calls` calls in the window (one long call is no lasting
-change); or a query new to the target (no usable baseline, first seen after the target had
-been watched for a while: `newcomers`) that takes >= `min_share` with >= `min_calls` calls.
-The alert lifecycle's pending period (`for`) makes it "stays heavy".
+`shifts` finds what deserves an alert: a query that was not heavy in the baseline period
+(share of the target's database time < `min_share`) and now is: its share in the window is
+>= `min_share`, >= `SHIFT_RATIO` times what it was and `min_share` above it, with >=
+`min_calls` calls in the window (one long call is no lasting change) and a per-call cost
+below `min_ratio` times its baseline median (the shift comes from how often it runs; a query
+that got slower per call is the regression detector's to judge); or a query new to the target
+(no usable baseline, first seen after the target had been watched for a while: `newcomers`)
+that takes >= `min_share` with >= `min_calls` calls. The alert lifecycle's pending period
+(`for`) makes it "stays heavy".
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ def shifts(
     newcomers: Collection[QueryRef],
     settings: HotspotSettings,
     min_calls: int,
+    min_ratio: float,
 ) -> list[HotspotShift]:
     """Lasting shifts of database time (module doc), heaviest first. `known` are the
     baselines of the window's target(s), `usable` the queries whose baseline is usable."""
@@ -100,7 +104,9 @@ def shifts(
                 continue
             if ref in usable:
                 was = before.get(ref, 0.0)
-                if share >= SHIFT_RATIO * was and share - was >= settings.min_share:
+                cheap = ms / calls[ref] < min_ratio * known[ref].median_ms
+                if (was < settings.min_share and cheap and share >= SHIFT_RATIO * was
+                        and share - was >= settings.min_share):
                     out.append(HotspotShift(ref, share, was, ms, calls[ref]))
             elif ref in newcomers:
                 out.append(HotspotShift(ref, share, 0.0, ms, calls[ref], new_query=True))

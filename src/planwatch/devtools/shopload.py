@@ -123,7 +123,7 @@ SHAPES: tuple[Shape, ...] = (
           "WHERE created_at > now() - %s::interval GROUP BY 1 ORDER BY 1", 0.2,
           lambda r: ("2 days",), role="report"),
     Shape("allowed_customers", "SELECT count(*) FROM customers c WHERE c.region = %s "
-          "AND c.id NOT IN (SELECT customer_id FROM blocked_customers)", 0.5,
+          "AND c.id NOT IN (SELECT customer_id FROM blocked_customers)", 0.8,
           lambda r: (r.choice(REGIONS),), role="report"),
     Shape("status_counts", "SELECT status, count(*) FROM orders GROUP BY status", 0.2,
           lambda r: (), role="report"),

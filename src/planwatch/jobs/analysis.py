@@ -81,7 +81,9 @@ def _learn(
             samples.restart_from(st, ref, start)
             rebuild.add(ref)
     if rebuild:
-        baseline_job.grow(deps, target, rebuild, now)
+        until = {ref: max((s.interval_end for s in by_query.get(ref, ())), default=now)
+                 for ref in rebuild}
+        baseline_job.grow(deps, target, until, now)
         known = baseline_store.load(st, target)
     return known
 
@@ -118,7 +120,8 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
                           for s in by_query.get(r.ref, ()) if not s.held_out])
     shifts = hotspots.shifts(window, known=known, usable=usable,
                              newcomers=_newcomers(deps, target.name, window, usable, now),
-                             settings=cfg.hotspots, min_calls=reg.min_calls)
+                             settings=cfg.hotspots, min_calls=reg.min_calls,
+                             min_ratio=reg.min_ratio)
     found = [_with_engine_details(r, by_query.get(r.ref, [])) for r in evaluation.regressions]
     transitions = _transitions(deps, target.name, found, evaluation, shifts, now)
     learning_now = sum(1 for ref in by_query if ref not in usable)

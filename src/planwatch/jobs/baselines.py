@@ -6,7 +6,8 @@ learning query), so no baseline ever absorbs the slowdown it is measured against
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from planwatch.analysis import baselines
@@ -31,16 +32,24 @@ def rebuild_target(deps: JobDeps, target: str, now: datetime) -> int:
     return len(built)
 
 
-def grow(deps: JobDeps, target: str, refs: Collection[QueryRef], now: datetime) -> list[Baseline]:
+def grow(
+    deps: JobDeps, target: str, learned_until: Mapping[QueryRef, datetime], now: datetime
+) -> list[Baseline]:
     """Blocking: recompute the baselines of these (learning) queries from all their clean
-    samples up to `now`; a query left without any clean sample loses its baseline."""
+    samples up to `now`; a query left without any clean sample loses its baseline.
+
+    `learned_until`: the end of the newest interval each query's baseline now covers, which
+    becomes its `window_end` (engines that report closed intervals late, such as SQL Server's
+    Query Store, deliver intervals that end before `now`)."""
     cfg = deps.settings.analysis.regression
     since = now - timedelta(days=cfg.baseline_days)
-    wanted = {(r.database, r.query_id) for r in refs}
+    ends = {(r.database, r.query_id): at for r, at in learned_until.items()}
     columns = samples.columns(deps.storage, since=since, until=now, target=target,
-                              query_ids={r.query_id for r in refs})
-    built = [b for b in baselines.compute_all(columns, window_start=since, window_end=now, now=now)
-             if (b.ref.database, b.ref.query_id) in wanted]
+                              query_ids={r.query_id for r in learned_until})
+    built = [replace(b, window_end=ends[key])
+             for b in baselines.compute_all(columns, window_start=since, window_end=now, now=now)
+             if (key := (b.ref.database, b.ref.query_id)) in ends]
+    refs = list(learned_until)
     baseline_store.replace_for(deps.storage, refs, built)
     return built
 

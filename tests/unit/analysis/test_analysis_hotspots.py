@@ -78,26 +78,31 @@ def base(ref: QueryRef, calls: int, mean_ms: float, n: int = 20) -> Baseline:
                     mean_ms, 0.0, T0)
 
 
-# Baseline period: A 10%, B 60%, C 30% of the database time.
-KNOWN = {A: base(A, 1000, 1.0), B: base(B, 6000, 1.0), C: base(C, 3000, 1.0)}
+# Baseline period: A 3%, B 67%, C 30% of the database time (1 ms per call each).
+KNOWN = {A: base(A, 300, 1.0), B: base(B, 6700, 1.0), C: base(C, 3000, 1.0)}
 
 
 def shifts(window: list[QuerySample], newcomers: set[QueryRef] = frozenset()) -> list[
         tuple[str, float, float, bool]]:
     found = hotspots.shifts(window, known=KNOWN, usable=set(KNOWN), newcomers=newcomers,
-                            settings=HotspotSettings(), min_calls=10)
+                            settings=HotspotSettings(), min_calls=10, min_ratio=2.0)
     return [(h.ref.query_id, round(h.share, 2), round(h.baseline_share, 2), h.new_query)
             for h in found]
 
 
-def test_a_query_that_triples_its_share_of_time_is_a_shift() -> None:
-    window = [s(A, 400.0, 40), s(B, 400.0, 400), s(C, 200.0, 200)]
-    assert shifts(window) == [("a", 0.4, 0.1, False)]
+def test_a_light_query_that_runs_far_more_often_is_a_shift() -> None:
+    window = [s(A, 400.0, 400), s(B, 400.0, 400), s(C, 200.0, 200)]
+    assert shifts(window) == [("a", 0.4, 0.03, False)]
+
+
+def test_a_heavy_query_growing_or_a_light_one_slowing_down_is_no_shift() -> None:
+    assert shifts([s(A, 30.0, 30), s(B, 900.0, 900), s(C, 70.0, 70)]) == []  # B was heavy
+    assert shifts([s(A, 400.0, 40), s(B, 400.0, 400), s(C, 200.0, 200)]) == []  # A: 10 ms
 
 
 def test_rank_shuffles_and_load_changes_are_no_shift() -> None:
-    same = [s(A, 120.0, 120), s(B, 500.0, 500), s(C, 380.0, 380)]  # B and C swap a little
-    doubled = [s(A, 200.0, 200), s(B, 1200.0, 1200), s(C, 600.0, 600)]  # 2x the load, same mix
+    same = [s(A, 40.0, 40), s(B, 560.0, 560), s(C, 400.0, 400)]  # the mix moves a little
+    doubled = [s(A, 60.0, 60), s(B, 1340.0, 1340), s(C, 600.0, 600)]  # 2x the load, same mix
     assert shifts(same) == [] and shifts(doubled) == []
 
 
