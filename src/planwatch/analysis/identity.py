@@ -15,8 +15,9 @@ _PUNCT = re.compile(r"\s*([=<>!,()+*/;-])\s*")
 
 
 def normalize(text: str) -> str:
-    """Lower-case, comment-free, literal-free statement text with single spaces."""
-    t = _COMMENTS.sub(" ", text)
+    """Lower-case, comment-free, literal-free statement text with single spaces; MySQL's
+    identifier quotes are dropped (its digest texts quote every name, statements rarely)."""
+    t = _COMMENTS.sub(" ", text).replace("`", "")
     t = _STRINGS.sub("?", t)
     t = _PLACEHOLDERS.sub("?", t)
     t = _NUMBERS.sub("?", t)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from planwatch.collectors import (
     mysql_session,
     pg_session,
     sqlfiles,
+    waits,
 )
 from planwatch.collectors.mysql_deltas import DigestKey
 from planwatch.collectors.mysql_session import Connection, SessionFacts
@@ -56,6 +57,10 @@ MOVED_MIN_MS = 1.0
 """A latency move re-captures the plan only when the mean per call changed by at least this
 much: sub-millisecond jitter of fast digests would use up explain_per_query_per_hour."""
 HISTORY_TABLES = ("events_statements_history_long", "events_statements_history")
+NO_PROCESS_PRIVILEGE = (
+    "row-lock waits are not visible without the PROCESS privilege "
+    "(information_schema.INNODB_TRX): GRANT PROCESS ON *.* TO the monitoring account"
+)
 NO_PLAN_SOURCE = (
     "MariaDB keeps no statement sample, so plans come from the statement history, whose "
     "consumers are off: no plans will be captured. Run UPDATE performance_schema.setup_consumers "
@@ -85,6 +90,8 @@ class MysqlCollector:
             target.plan_budget, target.explain_per_query_per_hour,
             moves=capture.MovePolicy(min_delta_ms=MOVED_MIN_MS))
         self._requests: list[PlanRequest] = []
+        self._waiting: waits.Pending[DigestKey] = waits.Pending()
+        self._activity_sql: str | None = "activity"
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._pending_warnings: list[str] = []
@@ -143,9 +150,11 @@ class MysqlCollector:
             [self._ref(key) for key in found.keys], found, start or now, now,
             [hashes.get(key) for key in found.keys])
         observed = {p.ref for p in plans}
-        for sample in samples:
+        waited = self._activity(conn, consumers, found.keys)
+        for key, sample in zip(found.keys, samples, strict=True):
             if sample.ref in observed:
                 sample.extras["plan_observed"] = True
+            sample.extras.update(waited.get(key, {}))
         health = self._health(facts, snapshot, result, now)
         self._prev_gap = now - self._prev.at if self._prev else None
         self._prev = result.baseline
@@ -207,6 +216,30 @@ class MysqlCollector:
                 texts.append(StatementText(self._ref(key), found[key]))
                 self._queue.add_new([key])
         return texts
+
+    def _activity(
+        self, conn: Connection, consumers: Mapping[str, bool], present: Sequence[DigestKey]
+    ) -> dict[DigestKey, dict[str, Any]]:
+        """What running statements wait for now (needs the events_statements_current
+        consumer); kept for a digest until it has a sample."""
+        if not consumers.get("events_statements_current"):
+            return {}
+        if self._activity_sql is not None:
+            try:
+                rows = mysql_session.fetch(conn, self._activity_sql)
+            except pymysql.err.OperationalError as exc:
+                if self._activity_sql != "activity" or not self._is_open():
+                    raise
+                self._warn_once(NO_PROCESS_PRIVILEGE + f" ({exc.args[-1]})")
+                self._activity_sql = "activity_without_process"
+                rows = mysql_session.fetch(conn, self._activity_sql)
+            by_text = {(k.schema, ref.fingerprint): k for k, ref in self._refs.items()
+                       if ref.fingerprint} if rows else {}
+            for r in rows:
+                key = by_text.get((r["schema_name"], identity.fingerprint(str(r["sql_text"]))))
+                if key is not None and self._watched(key):
+                    self._waiting.seen(key, str(r["event"]), int(r["n"]))
+        return self._waiting.take(present)
 
     # -- plans ---------------------------------------------------------------------------------
 

@@ -23,29 +23,12 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from planwatch.collectors import pg_session
+from planwatch.collectors import pg_session, waits
 from planwatch.collectors.deltas import QueryId
 
 log = structlog.get_logger(__name__)
 
-PENDING_MAX = 10_000  # queries with observations but no sample yet, at most
 ProfileKey = tuple[int, str]  # (queryid, event)
-
-
-@dataclass
-class Observations:
-    """Waits of one query collected since its last sample."""
-
-    activity: dict[str, int] = field(default_factory=dict)
-    wait_ms: dict[str, float] = field(default_factory=dict)
-
-    def extras(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.activity:
-            out["activity"] = dict(sorted(self.activity.items()))
-        if self.wait_ms:
-            out["wait_ms"] = {k: round(v, 1) for k, v in sorted(self.wait_ms.items())}
-        return out
 
 
 @dataclass
@@ -56,7 +39,7 @@ class WaitSampler:
     profile_schema: str | None = None
     period_ms: float = 10.0
     _prev: dict[ProfileKey, float] | None = None
-    _pending: dict[QueryId, Observations] = field(default_factory=dict)
+    _pending: waits.Pending[QueryId] = field(default_factory=waits.Pending)
 
     def poll(
         self, conn: pg_session.Connection, databases: Sequence[str], present: Iterable[QueryId]
@@ -65,8 +48,7 @@ class WaitSampler:
         if self.version_num >= 140000:
             rows = conn.execute(pg_session.query("activity"), {"databases": list(databases)})
             for r in rows:
-                obs = self._observations((r["datname"], int(r["query_id"])))
-                obs.activity[r["event"]] = obs.activity.get(r["event"], 0) + int(r["n"])
+                self._pending.seen((r["datname"], int(r["query_id"])), r["event"], int(r["n"]))
         present = list(present)
         if self.profile_schema is not None:
             try:
@@ -74,19 +56,7 @@ class WaitSampler:
             except psycopg.Error as exc:  # e.g. no privilege on the profile: carry on without
                 log.warning("collection.wait_sampling_off", error=str(exc).strip()[:200])
                 self.profile_schema = None
-        out = {}
-        for key in present:
-            if key in self._pending:
-                out[key] = self._pending.pop(key).extras()
-        if len(self._pending) > PENDING_MAX:  # queries gone quiet for good
-            self._pending.clear()
-        return out
-
-    def _observations(self, key: QueryId) -> Observations:
-        obs = self._pending.get(key)
-        if obs is None:
-            obs = self._pending[key] = Observations()
-        return obs
+        return self._pending.take(present)
 
     def _profile(self, conn: pg_session.Connection, present: Sequence[QueryId]) -> None:
         assert self.profile_schema is not None
@@ -101,8 +71,7 @@ class WaitSampler:
             by_queryid[key[1]].append(key)
         for delta_key, ms in profile_deltas(prev, now, self.period_ms).items():
             for key in by_queryid.get(delta_key[0], ()):
-                obs = self._observations(key)
-                obs.wait_ms[delta_key[1]] = obs.wait_ms.get(delta_key[1], 0.0) + ms
+                self._pending.waited(key, delta_key[1], ms)
 
 
 def profile_deltas(

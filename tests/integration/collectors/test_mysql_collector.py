@@ -7,6 +7,8 @@ session server do not see each other's statements.
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -302,3 +304,33 @@ def test_digest_table_overflow_is_reported_like_evictions(
     assert second.health.evicted > 0 and not second.health.reset
     assert any("performance_schema_digests_size" in w for w in second.health.warnings)
     assert all(s.calls > 0 for s in second.samples)  # statements that kept a digest still count
+
+
+def test_row_lock_waits_are_attributed_to_the_waiting_digest(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    """A transaction holds a row; another session's UPDATE of it waits: the snapshot at the
+    next poll says so, and the observation rides on the digest's next sample."""
+    update = "UPDATE orders SET total = total + 1 WHERE id = {}"
+    collector = collector_for(shop, plan_capture=False)
+    run(mariadb_server, shop, update, [1])
+    known = by_text(collector.collect(T0), {})
+    digest = digest_of(known, "UPDATE `orders`")
+    holder = mariadb_server.connect(shop)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute(update.format(1))
+        victim = threading.Thread(target=run, args=(mariadb_server, shop, update, [1]),
+                                  daemon=True)
+        victim.start()
+        time.sleep(1.0)
+        during = collector.collect(T0 + STEP)
+    finally:
+        holder.commit()
+        holder.close()
+    victim.join(30)
+    after = collector.collect(T0 + 2 * STEP)
+    seen = [s for s in (*during.samples, *after.samples) if s.ref.query_id == digest]
+    assert [s.extras["activity"] for s in seen if "activity" in s.extras] == [
+        {"Lock/row lock": 1}]

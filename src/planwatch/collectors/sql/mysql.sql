@@ -64,5 +64,34 @@ SELECT SQL_TEXT AS sql_text
  ORDER BY TIMER_START DESC
  LIMIT 1;
 
+-- name: activity
+-- Statements running right now and what they wait for: an InnoDB row lock (the transaction
+-- is in LOCK WAIT; needs the PROCESS privilege), a lock named by the thread state ("Waiting for
+-- table metadata lock"), else 'CPU'. One snapshot per poll. A running statement has no DIGEST
+-- yet (it is computed at the end): the collector matches its text to a digest's instead.
+SELECT s.CURRENT_SCHEMA AS schema_name, s.SQL_TEXT AS sql_text,
+       CASE WHEN t.trx_state = 'LOCK WAIT' THEN 'Lock/row lock'
+            WHEN th.PROCESSLIST_STATE LIKE 'Waiting for %%' THEN CONCAT('Lock/', th.PROCESSLIST_STATE)
+            ELSE 'CPU' END AS event,
+       COUNT(*) AS n
+  FROM performance_schema.events_statements_current AS s
+  JOIN performance_schema.threads AS th ON th.THREAD_ID = s.THREAD_ID
+  LEFT JOIN information_schema.INNODB_TRX AS t ON t.trx_mysql_thread_id = th.PROCESSLIST_ID
+ WHERE s.END_EVENT_ID IS NULL AND s.SQL_TEXT IS NOT NULL
+   AND th.PROCESSLIST_ID <> CONNECTION_ID()
+ GROUP BY 1, 2, 3;
+
+-- name: activity_without_process
+-- The same without INNODB_TRX (no PROCESS privilege): row-lock waits are not visible.
+SELECT s.CURRENT_SCHEMA AS schema_name, s.SQL_TEXT AS sql_text,
+       CASE WHEN th.PROCESSLIST_STATE LIKE 'Waiting for %%' THEN CONCAT('Lock/', th.PROCESSLIST_STATE)
+            ELSE 'CPU' END AS event,
+       COUNT(*) AS n
+  FROM performance_schema.events_statements_current AS s
+  JOIN performance_schema.threads AS th ON th.THREAD_ID = s.THREAD_ID
+ WHERE s.END_EVENT_ID IS NULL AND s.SQL_TEXT IS NOT NULL
+   AND th.PROCESSLIST_ID <> CONNECTION_ID()
+ GROUP BY 1, 2, 3;
+
 -- name: explain
 EXPLAIN FORMAT=JSON {statement};
