@@ -53,13 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     print(common.table(["scenario", "expected", "detected", "s to alert", "verdict",
                         "false alerts", "s to resolve", "result"], rows))
     for o in report.outcomes:
-        print(f"\n{o.scenario}: {o.summary}")
+        print(f"\n{o.scenario}: at the alert: {o.summary}\n  at the end: {o.final}")
         for f in o.false_alerts:
             print(f"  false alert: {f}")
+    delays = [r["after_12th_s"] for r in report.learning if r["after_12th_s"] is not None]
+    print(f"\nlearning: {len(report.learning)} statements became usable; after their 12th "
+          f"clean interval: max {max(delays, default=0):.1f}s, median "
+          f"{sorted(delays)[len(delays) // 2] if delays else 0:.1f}s (analysis every "
+          f"{args.analysis}s)")
+    print(f"plans captured per target over the run: {report.plans_captured}")
     print(f"\nmachine: {facts}\nwall time {time.monotonic() - started:.0f}s")
     if args.json:
-        args.json.write_text(json.dumps({"timing": vars(args), "machine": facts, "outcomes": [
-            o.__dict__ for o in report.outcomes], "learning": report.learning}, default=str))
+        args.json.write_text(json.dumps({
+            "timing": vars(args), "machine": facts,
+            "outcomes": [o.__dict__ for o in report.outcomes], "learning": report.learning,
+            "plans_captured": report.plans_captured}, default=str))
     if not all(o.right for o in report.outcomes):
         print(log_tail[-1500:], file=sys.stderr)
     return 0

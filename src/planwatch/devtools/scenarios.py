@@ -36,7 +36,9 @@ from planwatch.errors import StorageError
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import alerts as alerts_table
 from planwatch.storage.tables import baselines as baselines_table
+from planwatch.storage.tables import job_runs as job_runs_table
 from planwatch.storage.tables import queries as queries_table
+from planwatch.storage.tables import query_samples as query_samples_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,8 @@ class Outcome:
     detected: bool = False
     seconds_to_alert: float | None = None
     verdict: str | None = None
-    summary: str = ""
+    summary: str = ""  # the alert when it opened
+    final: str = ""  # the same alert at the end of the run (evidence keeps coming in)
     false_alerts: list[str] = field(default_factory=list)
     resolved_after_s: float | None = None
 
@@ -132,7 +135,7 @@ class Outcome:
 class Report:
     outcomes: list[Outcome]
     learning: list[dict[str, Any]]  # per statement: samples and delay to a usable baseline
-    started_at: datetime | None = None
+    plans_captured: dict[str, int]  # per target, over the whole run
 
 
 def prepare_template(cluster: PgCluster) -> str:
@@ -142,6 +145,8 @@ def prepare_template(cluster: PgCluster) -> str:
     cluster.psql(f"CREATE DATABASE {name}")
     cluster.psql(shopload.SCHEMA, name)
     cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", name)
+    if cluster.psql("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").strip():
+        cluster.psql("CREATE EXTENSION hypopg", name)  # index advice
     cluster.psql(shopload.GRANTS, name)
     return name
 
@@ -179,6 +184,7 @@ def run(
             log(f"changes made at {wall0:%H:%M:%S}; watching for {timing.detect_windows} windows")
             outcomes = _observe(storage, scenarios, envs, timing, t0, wall0, proc, log)
             learned = _learning(storage, timing)
+            captured = explains(storage)
     finally:
         for env in envs.values():
             for extra in env.extras:
@@ -188,7 +194,7 @@ def run(
             with contextlib.suppress(Exception):
                 cluster.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         cluster.psql("DO $$ BEGIN ALTER ROLE report RESET ALL; END $$")
-    return Report(outcomes, learned)
+    return Report(outcomes, learned, captured)
 
 
 def _observe(
@@ -205,7 +211,7 @@ def _observe(
         now = time.monotonic()
         for name, s in expected.items():
             out = outcomes[name]
-            alert = _alert_for(storage, envs[name].database, s, wall0)
+            alert = _alert_for(storage, s, wall0)
             if alert is not None and not out.detected:
                 out.detected, out.seconds_to_alert = True, round(now - t0, 1)
                 out.verdict = alert["details"].get("cause")
@@ -226,7 +232,11 @@ def _observe(
             break
         time.sleep(1)
     for s in scenarios:
-        outcomes[s.name].false_alerts = _false_alerts(storage, envs[s.name].database, s)
+        out = outcomes[s.name]
+        out.false_alerts = _false_alerts(storage, s)
+        alert = _alert_for(storage, s, wall0) if s.shape else None
+        if alert is not None:
+            out.final = f"{alert['details'].get('cause')} {_summary(alert)}"
     return list(outcomes.values())
 
 
@@ -320,8 +330,7 @@ def _usable(storage: Storage, wanted: dict[str, str]) -> bool:
     return False
 
 
-def _alert_for(storage: Storage, database: str, s: Scenario, since: datetime) -> dict[
-        str, Any] | None:
+def _alert_for(storage: Storage, s: Scenario, since: datetime) -> dict[str, Any] | None:
     """The regression alert on the scenario's statement opened (not pending) after `since`."""
     a, q = alerts_table, queries_table
     assert s.shape is not None
@@ -336,7 +345,7 @@ def _alert_for(storage: Storage, database: str, s: Scenario, since: datetime) ->
     return dict(row._mapping) if row is not None else None
 
 
-def _false_alerts(storage: Storage, database: str, s: Scenario) -> list[str]:
+def _false_alerts(storage: Storage, s: Scenario) -> list[str]:
     """Regression and hotspot alerts of the target other than the expected one."""
     a, q = alerts_table, queries_table
     stmt = (sa.select(a.c.kind, a.c.title, a.c.status, q.c.text)
@@ -365,16 +374,36 @@ def _summary(alert: dict[str, Any]) -> str:
         parts.append(d["spill"])
     if d.get("plan_reason_text"):
         parts.append(d["plan_reason_text"])
+    advice = d.get("index_advice") or {}
+    if advice.get("cost_with") is not None:
+        parts.append(f"index {', '.join(advice['index'])}: cost {advice['cost_without']:g} -> "
+                     f"{advice['cost_with']:g}")
     return " | ".join(parts)
 
 
 def _learning(storage: Storage, timing: Timing) -> list[dict[str, Any]]:
-    """Per statement: when it was first seen and when its baseline became usable."""
-    q, b = queries_table, baselines_table
-    stmt = (sa.select(q.c.target, q.c.text, q.c.first_seen, b.c.n, b.c.computed_at)
+    """Per statement with a usable baseline: when its `min_baseline_samples`-th (12th) clean
+    interval ended, and how much later its baseline became usable (at the next analysis)."""
+    q, b, smp = queries_table, baselines_table, query_samples_table
+    twelfth = (sa.select(smp.c.interval_end).where(smp.c.query_pk == q.c.id, ~smp.c.held_out)
+               .order_by(smp.c.interval_start).offset(11).limit(1).scalar_subquery())
+    stmt = (sa.select(q.c.target, q.c.text, q.c.first_seen, b.c.n, b.c.computed_at,
+                      twelfth.label("twelfth"))
             .join(b, b.c.query_pk == q.c.id).where(b.c.plan_hash == "", b.c.n >= 12))
     with storage.connect() as conn:
         rows = conn.execute(stmt).all()
-    return [{"target": r.target, "text": (r.text or "")[:60], "first_seen": r.first_seen,
-             "usable_after_s": (r.computed_at - r.first_seen).total_seconds(), "n": r.n}
+    return [{"target": r.target, "text": (r.text or "")[:60], "n": r.n,
+             "first_seen": r.first_seen, "usable_at": r.computed_at,
+             "after_12th_s": (r.computed_at - r.twelfth).total_seconds() if r.twelfth else None}
             for r in rows]
+
+
+def explains(storage: Storage) -> dict[str, int]:
+    """Plans captured per target over the run (collection job runs' data)."""
+    runs = job_runs_table
+    stmt = sa.select(runs.c.target, runs.c.data).where(runs.c.job_type == "collection")
+    out: dict[str, int] = {}
+    with storage.connect() as conn:
+        for target, data in conn.execute(stmt):
+            out[target] = out.get(target, 0) + int((data or {}).get("plans", 0))
+    return out

@@ -10,6 +10,7 @@ from datetime import datetime
 from planwatch.clock import utcnow
 from planwatch.collectors.base import Collector
 from planwatch.errors import CircuitOpen, CollectorError, StorageError
+from planwatch.jobs import plan_evidence
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.jobs import ResultStatus
 from planwatch.model.plans import PlanRequest
@@ -36,7 +37,7 @@ def _collect_exclusively(collector: Collector, target: str, now: datetime) -> Co
 def _requests(deps: JobDeps, target: str) -> list[PlanRequest]:
     """Plan captures the analysis asked for (any worker's); none while storage is down."""
     try:
-        return plan_requests.pending(deps.storage, target)
+        return plan_requests.pending(deps.storage, target, utcnow() - plan_evidence.REQUEST_TTL)
     except StorageError as exc:
         deps.state.storage_error = str(exc)
         return []

@@ -19,7 +19,7 @@ from planwatch.model.samples import QueryRef
 from planwatch.storage import plan_requests, plans
 from planwatch.storage.engine import Storage
 
-REQUEST_TTL = timedelta(hours=1)  # a request nobody renewed for this long is dropped
+REQUEST_TTL = timedelta(minutes=30)  # a request nobody renewed for this long is not served
 
 
 def known(st: Storage, target: str, refs: Collection[QueryRef]) -> dict[
@@ -57,7 +57,6 @@ def ask(
         elif cls.candidates and "index_advice" not in cls.details:
             wanted.append(_request(ref, now, "index_advice", cls))
     plan_requests.request(st, wanted)
-    plan_requests.expire(st, now - REQUEST_TTL)
     return len(wanted)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -9,7 +10,7 @@ from planwatch.clock import utcnow
 from planwatch.config.settings import RetentionSettings
 from planwatch.jobs.deps import JobDeps
 from planwatch.scheduling.runner import JobContext, JobOutcome
-from planwatch.storage import retention
+from planwatch.storage import plan_requests, retention
 from planwatch.storage.engine import Storage
 
 
@@ -27,12 +28,19 @@ def cutoffs(cfg: RetentionSettings, now: datetime) -> dict[str, datetime]:
     return {kind: now - timedelta(days=n) for kind, n in days.items()}
 
 
+PLAN_REQUESTS_KEPT = timedelta(days=1)  # requests no analysis renewed (no longer suspects)
+
+
 def clean(st: Storage, cfg: RetentionSettings, now: datetime) -> list[retention.Purged]:
     """Blocking: purge every kind in turn."""
-    return [
+    done = [
         retention.purge(st, kind, cutoff, batch_size=cfg.batch_size)
         for kind, cutoff in cutoffs(cfg, now).items()
     ]
+    started = time.perf_counter()
+    stale = plan_requests.expire(st, now - PLAN_REQUESTS_KEPT)
+    took = time.perf_counter() - started
+    return [*done, retention.Purged("plan_requests", stale, 1, took, took)]
 
 
 async def cleanup(deps: JobDeps, ctx: JobContext) -> JobOutcome:

@@ -37,11 +37,12 @@ def request(st: Storage, requests: Sequence[PlanRequest]) -> None:
         conn.execute(stmt, [rows[k] for k in sorted(rows)])
 
 
-def pending(st: Storage, target: str) -> list[PlanRequest]:
-    """The target's requests not attempted since they were (last) made, oldest first."""
+def pending(st: Storage, target: str, since: datetime) -> list[PlanRequest]:
+    """The target's requests made after `since` and not attempted since, oldest first (an
+    older request nobody renewed is no longer wanted)."""
     stmt = (
         _select()
-        .where(q.c.target == target)
+        .where(q.c.target == target, r.c.requested_at > since)
         .where(sa.or_(r.c.attempted_at.is_(None), r.c.attempted_at < r.c.requested_at))
         .order_by(r.c.requested_at, q.c.id)
     )
@@ -78,7 +79,7 @@ def record(st: Storage, target: str, attempts: Sequence[PlanAttempt]) -> None:
 
 
 def expire(st: Storage, before: datetime) -> int:
-    """Forget requests nobody renewed since `before` (the query stopped being a suspect)."""
+    """Delete requests nobody renewed since `before` (retention)."""
     with st.begin() as conn:
         return int(conn.execute(sa.delete(r).where(r.c.requested_at < before)).rowcount or 0)
 

@@ -31,23 +31,24 @@ def test_plan_requests_are_pending_until_attempted_and_keep_the_failure(
         PlanRequest("pg1", "shop", "202", T0, "index_advice", (candidate,)),
         PlanRequest("pg2", "crm", "9", T0),
     ])
-    pending = plan_requests.pending(storage, "pg1")
+    pending = plan_requests.pending(storage, "pg1", T0 - STEP)
     assert [(r.query_id, r.reason, r.candidates) for r in pending] == [
         ("101", "suspect", ()), ("202", "index_advice", (candidate,))]
     attempts = [PlanAttempt("shop", "101", T0 + STEP, "h2", requested=True),
                 PlanAttempt("shop", "202", T0 + STEP, None, "permission denied", True),
                 PlanAttempt("shop", "303", T0 + STEP, "h3")]  # not asked for: ignored
     plan_requests.record(storage, "pg1", attempts)
-    assert plan_requests.pending(storage, "pg1") == []
+    assert plan_requests.pending(storage, "pg1", T0 - STEP) == []
     failed = plan_requests.for_target(storage, "pg1")
     assert list(failed) == [("shop", "202")]
     assert failed[("shop", "202")].error == "permission denied"
     # Asked again: pending again, the last failure kept until the next attempt.
     plan_requests.request(storage, [PlanRequest("pg1", "shop", "202", T0 + 2 * STEP)])
-    [again] = plan_requests.pending(storage, "pg1")
+    [again] = plan_requests.pending(storage, "pg1", T0 - STEP)
     assert again.error == "permission denied" and again.candidates == ()
+    assert plan_requests.pending(storage, "pg2", T0) == []  # older than wanted: not served
     assert plan_requests.expire(storage, T0 + STEP) == 1  # pg2's, never renewed
-    assert plan_requests.pending(storage, "pg2") == []
+    assert plan_requests.pending(storage, "pg2", T0 - STEP) == []
 
 
 def test_held_out_samples_stay_out_of_baseline_columns(storage: Storage) -> None:
