@@ -131,17 +131,25 @@ def query_pks(st: Storage, refs: Sequence[tuple[str, str | None, str | None]]) -
     return {k: v for k, v in found.items() if k in keep}
 
 
+RANKINGS = ("time", "io", "calls")
+
+
 def top_queries(
-    st: Storage, *, since: datetime, until: datetime, target: str | None = None, limit: int = 50
+    st: Storage, *, since: datetime, until: datetime, target: str | None = None, limit: int = 50,
+    by: str = "time",
 ) -> list[RankedQuery]:
-    """Queries ranked by total time in (since, until]: the samples are aggregated first
-    (index on interval_end), then joined to the few query rows that made the cut."""
+    """Queries ranked by total time (`by`: or physical I/O — blocks read plus temp blocks —
+    or calls) in (since, until]: the samples are aggregated first (index on interval_end),
+    then joined to the few query rows that made the cut."""
     total = sa.func.sum(s.c.total_ms).label("total_ms")
+    rank = {"time": total, "io": sa.func.sum(s.c.blks_read + s.c.blks_temp),
+            "calls": sa.func.sum(s.c.calls)}[by].label("rank_value")
     agg = (
         sa.select(
             s.c.query_pk,
             sa.func.sum(s.c.calls).label("calls"),
             total,
+            rank,
             sa.func.sum(s.c.rows).label("sum_rows"),
             sa.func.count(sa.distinct(s.c.plan_hash)).label("plan_count"),
         )
@@ -150,13 +158,13 @@ def top_queries(
     )
     if target is not None:
         agg = agg.where(s.c.query_pk.in_(sa.select(q.c.id).where(q.c.target == target)))
-    ranked = agg.order_by(total.desc(), s.c.query_pk).limit(limit).subquery()
+    ranked = agg.order_by(rank.desc(), s.c.query_pk).limit(limit).subquery()
     stmt = (
         sa.select(q, ranked.c.calls, ranked.c.total_ms, ranked.c.sum_rows, ranked.c.plan_count,
                   _last_plan(since, until).label("last_plan_hash"),
                   queries.baseline_samples(q.c.id).label("baseline_n"))
         .join(ranked, ranked.c.query_pk == q.c.id)
-        .order_by(ranked.c.total_ms.desc(), q.c.id)
+        .order_by(ranked.c.rank_value.desc(), q.c.id)
     )
     with st.connect() as conn:
         rows = conn.execute(stmt).all()

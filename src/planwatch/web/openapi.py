@@ -106,7 +106,8 @@ SUMMARY = {
     "generated_at": TS, "health": OBJ,
     "alerts": _obj({"active": INT, "by_severity": OBJ, "by_status": OBJ}),
     "targets": _obj({"counts": OBJ, "items": _list("Target")}),
-    "top_regressions": _list("Alert"), "hotspots": _list("Query"), "hotspot_window_s": INT,
+    "top_regressions": _list("Alert"), "hotspots": _list("Query"),
+    "hotspots_io": _list("Query"), "hotspots_calls": _list("Query"), "hotspot_window_s": INT,
     "workers": _list("Worker"),
 }
 CHECKS = {"window_days": INT, "checks": _list("CheckSummary"), "failures": _list("CheckResult")}

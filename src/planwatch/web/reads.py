@@ -96,7 +96,9 @@ def summary(worker: App, now: datetime) -> dict[str, Any]:
         key = "disabled" if not t["enabled"] else {True: "up", False: "down"}.get(t["up"],
                                                                              "unknown")
         up[key] += 1
-    hot = rm.top_queries(st, since=now - HOTSPOT_WINDOW, until=now, limit=10)
+    since, needed = now - HOTSPOT_WINDOW, baseline_needed(worker)
+    hot = {by: rm.top_queries(st, since=since, until=now, limit=10, by=by)
+           for by in rm.RANKINGS}
     return {
         "generated_at": shapes.ts(now),
         "health": report,
@@ -104,7 +106,9 @@ def summary(worker: App, now: datetime) -> dict[str, Any]:
                    "by_status": by_status},
         "targets": {"counts": up, "items": targets},
         "top_regressions": alerts_with_links(worker, rm.top_regressions(st, 10), now),
-        "hotspots": [shapes.ranked_query(r, baseline_needed(worker)) for r in hot],
+        "hotspots": [shapes.ranked_query(r, needed) for r in hot["time"]],
+        "hotspots_io": [shapes.ranked_query(r, needed) for r in hot["io"]],
+        "hotspots_calls": [shapes.ranked_query(r, needed) for r in hot["calls"]],
         "hotspot_window_s": int(HOTSPOT_WINDOW.total_seconds()),
         "workers": worker_list(worker, now),
     }

@@ -127,6 +127,9 @@ async def test_targets_checks_workers_job_runs_summary(
     assert [a["id"] for a in summary["top_regressions"]] == [site.seeded.main_alert,
                                                              site.seeded.script_alert]
     assert summary["hotspots"][0]["query_id"] == "4242"
+    assert summary["hotspots_calls"] and summary["hotspots_io"] is not None
+    calls = [q["calls"] for q in summary["hotspots_calls"]]
+    assert calls == sorted(calls, reverse=True)
 
 
 async def test_ack_resolve_silence_with_the_token(client: httpx.AsyncClient, site: Site) -> None:
