@@ -224,3 +224,59 @@ async def test_slowdown_without_plan_change(
     assert alert.plan_changed is False
     assert alert.details["cause"] in ("same_plan", "parameter_sensitivity")
     assert alert.details["old_plan_hash"] == alert.details["new_plan_hash"] is not None
+
+
+CONTENDED: tuple[Query, ...] = (
+    ("SELECT id, total FROM orders WHERE id = %s FOR UPDATE", lambda r: r.randint(1, 3)),
+    ("SELECT name, region FROM customers WHERE id = %s", lambda r: r.randint(1, 5000)),
+)
+
+
+class LockHolder:
+    """Another transaction that keeps orders 1-3 locked a second at a time."""
+
+    def __init__(self, server: MariaDbServer, schema: str) -> None:
+        self.server, self.schema, self.stop = server, schema, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LockHolder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        with contextlib.closing(self.server.connect(self.schema)) as conn:
+            conn.autocommit(False)
+            while not self.stop.is_set():
+                with conn.cursor() as cur:
+                    cur.execute("SELECT id FROM orders WHERE id IN (1, 2, 3) FOR UPDATE")
+                self.stop.wait(1.0)
+                conn.commit()
+                self.stop.wait(0.2)
+
+
+async def test_row_lock_contention_is_named_and_not_a_plan_change(
+    driver: Driver, mariadb_server: MariaDbServer, shop: str
+) -> None:
+    with Workload(mariadb_server, shop, queries=CONTENDED):
+        await driver.baseline()
+        assert driver.regressions() == []
+        locked = _digest(mariadb_server, shop, "FOR UPDATE")
+
+        def judged() -> Alert | None:
+            found = [a for a in driver.regressions() if a.query_id == locked]
+            ok = found and found[0].details.get("cause") == "same_plan" and \
+                "summary" in found[0].details.get("waits", {})
+            return found[0] if ok else None
+
+        with LockHolder(mariadb_server, shop):
+            took = await driver.until(judged, 4 * POLLS_PER_WINDOW)
+    assert took > 0, [(a.query_id, a.details.get("cause"), a.details.get("waits"))
+                      for a in driver.regressions()]
+    alert = judged()
+    assert alert is not None and alert.plan_changed is False
+    assert "Lock/row lock" in alert.details["waits"]["summary"]
+    assert [a.query_id for a in driver.regressions()] == [locked]  # nothing else alerted

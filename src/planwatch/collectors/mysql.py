@@ -295,7 +295,7 @@ class MysqlCollector:
                 conn.select_db(key.schema)
                 self._schema_in_use = key.schema
             self.explains += 1
-            raw = mysql_session.fetch(conn, "explain", statement=text.rstrip().rstrip(";"))
+            raw = mysql_session.fetch(conn, "explain", statement=without_locking(text))
             plan = mysql_plans.captured_plan(self._ref(key), str(_first(raw[0])), now)
             return replace(plan, context={"plan_kind": "sample statement"}), None
         except (pymysql.err.MySQLError, mysql_plans.MysqlPlanError, IndexError) as exc:
@@ -385,6 +385,17 @@ def is_select(text: str | None) -> bool:
         return False
     body = _LEADING.sub("", text, count=1).rstrip().rstrip(";")
     return _SELECT.match(body) is not None and ";" not in body
+
+
+_LOCKING = re.compile(
+    r"\s+(?:FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)"
+    r"(?:\s+OF\s+[\w`.,\s]+?)?(?:\s+(?:NOWAIT|SKIP\s+LOCKED|WAIT\s+\d+))?\s*;?\s*$", re.I)
+
+
+def without_locking(text: str) -> str:
+    """The statement without its trailing locking clause: a read-only session may not
+    EXPLAIN `SELECT ... FOR UPDATE`, and the clause does not change how rows are found."""
+    return _LOCKING.sub("", text.rstrip().rstrip(";"))
 
 
 def _first(row: Mapping[str, Any]) -> Any:

@@ -86,3 +86,18 @@ def test_fix_messages() -> None:
 ])
 def test_only_single_selects_are_explained(text: str | None, ok: bool) -> None:
     assert mysql.is_select(text) is ok
+
+
+@pytest.mark.parametrize(
+    ("text", "explained"),
+    [
+        ("SELECT id FROM orders WHERE id = 1 FOR UPDATE", "SELECT id FROM orders WHERE id = 1"),
+        ("SELECT id FROM t WHERE a = 'FOR UPDATE' LOCK IN SHARE MODE;",
+         "SELECT id FROM t WHERE a = 'FOR UPDATE'"),
+        ("SELECT id FROM t FOR SHARE OF t SKIP LOCKED", "SELECT id FROM t"),
+        ("select id from t for update nowait", "select id from t"),
+        ("SELECT id FROM t WHERE a = 1", "SELECT id FROM t WHERE a = 1"),
+    ],
+)
+def test_locking_clauses_are_not_explained(text: str, explained: str) -> None:
+    assert mysql.without_locking(text) == explained
