@@ -20,6 +20,11 @@ class Collector(Protocol):
         """Poll the target once; `now` is the end of the interval since the previous poll."""
         ...
 
+    def rollback(self) -> None:
+        """The last poll's results could not be stored: the next poll measures from the poll
+        before it, covering the gap as one longer interval (`collectors.staging`)."""
+        ...
+
     def request_plans(self, requests: Iterable[PlanRequest]) -> None:
         """Ask for a plan capture of these queries during the next collection (suspects:
         they go before any other capture, see `collectors.capture`)."""

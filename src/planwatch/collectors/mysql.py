@@ -29,6 +29,7 @@ from planwatch.collectors import (
     mysql_session,
     pg_session,
     sqlfiles,
+    staging,
     waits,
 )
 from planwatch.collectors.mysql_deltas import DigestKey
@@ -80,8 +81,9 @@ class MysqlCollector:
         self._conn: Connection | None = None
         self._facts: SessionFacts | None = None
         self._schema_in_use: str | None = None
-        self._prev: mysql_deltas.Snapshot | None = None
-        self._prev_gap: timedelta | None = None
+        # The snapshot of the last stored poll and the gap before it (see `staging`).
+        self._staging: staging.Staging[tuple[mysql_deltas.Snapshot, timedelta | None]] = (
+            staging.Staging())
         self._texts: dict[DigestKey, str | None] = {}
         self._refs: dict[DigestKey, QueryRef] = {}
         self._own: set[str] = set()
@@ -110,6 +112,13 @@ class MysqlCollector:
                 self.close()
             raise error from None
 
+    def rollback(self) -> None:
+        self._staging.rollback()
+
+    @property
+    def _prev(self) -> mysql_deltas.Snapshot | None:
+        return self._staging.confirmed[0] if self._staging.confirmed else None
+
     def request_plans(self, requests: Iterable[PlanRequest]) -> None:
         with self._lock:
             self._requests.extend(requests)
@@ -128,6 +137,7 @@ class MysqlCollector:
 
     def _collect(self, now: datetime) -> CollectionResult:
         conn, facts = self._ensure()
+        carried = self._staging.begin()
         consumers = mysql_session.check_consumers(self.target.name, conn)
         snapshot = self._snapshot(conn, facts, now)
         result = mysql_deltas.compute(self._prev, snapshot)
@@ -142,22 +152,23 @@ class MysqlCollector:
             for key, ms, n in zip(found.keys, total_ms, found.column("COUNT_STAR").tolist(),
                                   strict=True):
                 self._queue.observe(key, ms, int(n))
-        plans, attempts = self._capture_plans(conn, facts, consumers, snapshot, now)
+        fresh, attempts = self._capture_plans(conn, facts, consumers, snapshot, now)
+        texts, plans = carried[0] + texts, carried[1] + fresh
         start = self._prev.at if self._prev else None
         hashes = self._plan_hashes
         # After the capture: a plan caught because latency moved is this interval's.
         samples = mysql_deltas.to_samples(
             [self._ref(key) for key in found.keys], found, start or now, now,
             [hashes.get(key) for key in found.keys])
-        observed = {p.ref for p in plans}
+        observed = {p.ref for p in fresh}
         waited = self._activity(conn, consumers, found.keys)
         for key, sample in zip(found.keys, samples, strict=True):
             if sample.ref in observed:
                 sample.extras["plan_observed"] = True
             sample.extras.update(waited.get(key, {}))
         health = self._health(facts, snapshot, result, now)
-        self._prev_gap = now - self._prev.at if self._prev else None
-        self._prev = result.baseline
+        self._staging.stage((result.baseline, now - self._prev.at if self._prev else None),
+                            texts, plans)
         log.info("collection.done", target=self.target.name, samples=len(samples),
                  texts=len(texts), plans=len(plans), reset=result.reset)
         return CollectionResult(self.target.name, start, now, tuple(samples), tuple(texts),
@@ -372,10 +383,11 @@ class MysqlCollector:
 
     def _missed_polls(self, now: datetime) -> int:
         """Gap since the last poll over the previous gap, when more than twice as long."""
-        if self._prev is None or not self._prev_gap:
+        previous_gap = self._staging.confirmed[1] if self._staging.confirmed else None
+        if self._prev is None or not previous_gap:
             return 0
         gap = now - self._prev.at
-        return int(gap / self._prev_gap) - 1 if gap > 2 * self._prev_gap else 0
+        return int(gap / previous_gap) - 1 if gap > 2 * previous_gap else 0
 
 
 def is_select(text: str | None) -> bool:

@@ -30,6 +30,7 @@ from planwatch.collectors import (
     pg_session,
     pg_waits,
     sqlfiles,
+    staging,
 )
 from planwatch.collectors.deltas import EntryId, QueryId, QueryKey
 from planwatch.collectors.pg_session import Connection, SessionFacts
@@ -59,8 +60,8 @@ class PostgresCollector:
         self._conn: Connection | None = None
         self._facts: SessionFacts | None = None
         self._db_conns: OrderedDict[str, Connection] = OrderedDict()
-        self._prev: deltas.Snapshot | None = None
-        self._prev_gap: timedelta | None = None
+        # The snapshot of the last stored poll and the gap before it (see `staging`).
+        self._staging: staging.Staging[tuple[deltas.Snapshot, timedelta | None]] = staging.Staging()
         self._texts: dict[QueryId, str | None] = {}
         self._refs: dict[QueryId, QueryRef] = {}  # fingerprinting every poll is costly
         self._own: set[QueryId] = set()  # planwatch's own statements (by their text)
@@ -92,6 +93,13 @@ class PostgresCollector:
                 raise TargetUnreachable(self.target.name, f"lost {at}: {message}") from None
             raise CollectorError(self.target.name, f"poll failed: {message}") from None
 
+    def rollback(self) -> None:
+        self._staging.rollback()
+
+    @property
+    def _prev(self) -> deltas.Snapshot | None:
+        return self._staging.confirmed[0] if self._staging.confirmed else None
+
     def request_plans(self, requests: Iterable[PlanRequest]) -> None:
         with self._lock:
             self._requests.extend(requests)
@@ -111,6 +119,7 @@ class PostgresCollector:
 
     def _collect(self, now: datetime) -> CollectionResult:
         conn, facts = self._ensure()
+        carried = self._staging.begin()
         snapshot, hidden = self._snapshot(conn, facts, now)
         result = deltas.compute(self._prev, snapshot)
         texts = self._fetch_texts(conn, facts, snapshot)
@@ -122,16 +131,17 @@ class PostgresCollector:
             total_ms, calls = found.column("total_exec_time").tolist(), found.column("calls")
             for key, ms, n in zip(found.keys, total_ms, calls.tolist(), strict=True):
                 self._queue.observe(key, float(ms), int(n))
-        plans, attempts = self._capture_plans(snapshot, now)
+        fresh, attempts = self._capture_plans(snapshot, now)
+        texts, plans = carried[0] + texts, carried[1] + fresh
         start = self._prev.at if self._prev else None
         hashes = self._plan_hashes
         samples = pg_counters.to_samples(
             [self._ref(key) for key in found.keys], found, start or now, now,
             [hashes.get(key) for key in found.keys])
-        self._annotate(conn, facts, found.keys, samples, {p.ref for p in plans})
+        self._annotate(conn, facts, found.keys, samples, {p.ref for p in fresh})
         health = self._health(facts, snapshot, result, hidden, now)
-        self._prev_gap = now - self._prev.at if self._prev else None
-        self._prev = result.baseline
+        self._staging.stage((result.baseline, now - self._prev.at if self._prev else None),
+                            texts, plans)
         log.info("collection.done", target=self.target.name, samples=len(samples),
                  texts=len(texts), plans=len(plans), reset=result.reset)
         return CollectionResult(self.target.name, start, now, tuple(samples), tuple(texts),
@@ -354,10 +364,11 @@ class PostgresCollector:
     def _missed_polls(self, now: datetime) -> int:
         """Polls that should have happened: gap since the last poll over the previous gap,
         counted only when the gap is more than twice the previous one (0 when unknown)."""
-        if self._prev is None or not self._prev_gap:
+        previous_gap = self._staging.confirmed[1] if self._staging.confirmed else None
+        if self._prev is None or not previous_gap:
             return 0
         gap = now - self._prev.at
-        return int(gap / self._prev_gap) - 1 if gap > 2 * self._prev_gap else 0
+        return int(gap / previous_gap) - 1 if gap > 2 * previous_gap else 0
 
 
 def _key(request: PlanRequest) -> QueryId | None:

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from planwatch.analysis import identity
-from planwatch.collectors import showplan
+from planwatch.collectors import showplan, staging
 from planwatch.collectors import sqlserver_dmv as dmv
 from planwatch.collectors import sqlserver_querystore as qs
 from planwatch.collectors import sqlserver_source as source
@@ -41,6 +41,9 @@ log = structlog.get_logger(__name__)
 READABLE = ("READ_WRITE", "READ_ONLY")
 FIRST_POLL_LOOKBACK = timedelta(hours=1)  # closed Query Store intervals read on the first poll
 STORAGE_WARNING_SHARE = 0.9
+
+
+_Watermarks = tuple[dict[str, datetime], "dmv.Snapshot | None", "datetime | None"]
 
 
 @dataclass
@@ -75,6 +78,8 @@ class SqlServerCollector:
         self._dmv_refs: dict[dmv.QueryKey, QueryRef] = {}
         self._dmv_plans: dict[tuple[dmv.QueryKey, str], str] = {}
         self._prev_at: datetime | None = None
+        # (read-until per database, plan-cache snapshot, previous poll) of the last stored poll
+        self._staging: staging.Staging[_Watermarks] = staging.Staging(confirmed=({}, None, None))
         self._requests: list[PlanRequest] = []
         self._lock = threading.Lock()
         self._warned: set[str] = set()
@@ -97,7 +102,14 @@ class SqlServerCollector:
 
     # -- one poll ------------------------------------------------------------------------------
 
+    def rollback(self) -> None:
+        self._staging.rollback()
+
     def _collect(self, now: datetime) -> CollectionResult:
+        carried = self._staging.begin()
+        if self._staging.confirmed is not None:  # measure from the last stored poll
+            since, self._dmv_prev, self._prev_at = self._staging.confirmed
+            self._since = dict(since)
         if self._major is None:
             facts = self._source.fetch("server_facts")[0]
             self._major = int(facts["major_version"] or 13)
@@ -113,10 +125,12 @@ class SqlServerCollector:
         health = CollectorHealth(
             target=self.target.name, at=now, entries=len(self._refs) + len(self._dmv_refs),
             first_poll=first, warnings=tuple(poll.warnings))
+        texts, plans = carried[0] + poll.texts, carried[1] + poll.plans
+        self._staging.stage((dict(self._since), self._dmv_prev, self._prev_at), texts, plans)
         log.info("collection.done", target=self.target.name, samples=len(poll.samples),
-                 texts=len(poll.texts), plans=len(poll.plans))
+                 texts=len(texts), plans=len(plans))
         return CollectionResult(self.target.name, start, now, tuple(poll.samples),
-                                tuple(poll.texts), tuple(poll.plans), health)
+                                tuple(texts), tuple(plans), health)
 
     def _databases(self) -> list[str]:
         if self.target.databases:

@@ -87,7 +87,11 @@ async def collect(deps: JobDeps, target_name: str, ctx: JobContext) -> JobOutcom
     state.last_duration_s = time.perf_counter() - started
     state.up, state.last_error, state.fatal = True, None, False
     state.last_success, state.health = result.interval_end, result.health
-    written = await deps.blocking(_persist, deps, result)
+    try:
+        written = await deps.blocking(_persist, deps, result)
+    except Exception:
+        collector.rollback()  # the next poll covers this interval too: nothing is lost
+        raise
     deps.state.count("collections", f"{target_name}|ok")
     deps.state.count("samples", target_name, written)
     deps.state.count("plans", target_name, len(result.plans))

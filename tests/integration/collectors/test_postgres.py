@@ -282,3 +282,27 @@ def test_factory_rejects_engines_without_collector() -> None:
     with pytest.raises(CollectorError) as info:
         base.create(TargetSettings(name="m", engine="sqlite", dsn=Secret("x")))
     assert info.value.fatal and "engine sqlite has no collector yet" in str(info.value)
+
+
+def test_a_rolled_back_poll_is_covered_by_the_next_one(
+    pg_cluster: PgCluster, shop: str, collector_for: Any
+) -> None:
+    """Storage refused the poll at T0+5m: the next poll measures from T0 again, so its one
+    longer interval holds every call, and the texts of the lost poll come again."""
+    collector = collector_for(shop)
+    collector.collect(T0)
+    run(pg_cluster, shop, LOOKUP, [1, 2])
+    lost = collector.collect(T0 + timedelta(minutes=5))
+    lookup_id = ids_by_text(lost, {})["SELECT count(*) FROM orders WHERE customer_id = $1"]
+    collector.rollback()
+    run(pg_cluster, shop, LOOKUP, [3, 4, 5])
+    covered = collector.collect(T0 + timedelta(minutes=10))
+    sample = sample_for(covered, lookup_id)
+    assert (sample.calls, sample.interval_start) == (5, T0)
+    assert {t.ref.query_id for t in lost.texts} <= {t.ref.query_id for t in covered.texts}
+    assert {p.plan_hash for p in lost.plans} <= {p.plan_hash for p in covered.plans}
+    assert covered.health.missed_polls == 0
+    run(pg_cluster, shop, LOOKUP, [6])
+    after = collector.collect(T0 + timedelta(minutes=15))  # not rolled back: it stood
+    assert sample_for(after, lookup_id).calls == 1
+    assert after.texts == ()
