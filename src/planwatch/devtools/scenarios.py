@@ -51,6 +51,7 @@ class Timing:
     min_impact: str = "100ms"
     detect_windows: int = 4  # how long to wait for an alert after the change
     resolve_windows: int = 6  # how long to wait for auto-resolution after recovering
+    recover_after_s: int = 20  # how long a recovering scenario stays broken after its alert
 
 
 @dataclass
@@ -218,16 +219,20 @@ def _observe(
                 out.summary = _summary(alert)
                 log(f"  {name}: alerted after {out.seconds_to_alert}s: {out.verdict} "
                     f"{out.summary}")
-                if s.recover is not None:
-                    s.recover(envs[name])
-                    recovering[name] = now
+            if (s.recover is not None and out.seconds_to_alert is not None
+                    and name not in recovering
+                    and now - t0 >= out.seconds_to_alert + timing.recover_after_s):
+                s.recover(envs[name])  # after the evidence (index advice) had time to come
+                recovering[name] = now
             if name in recovering and out.resolved_after_s is None and alert is not None \
                     and alert["status"] == "resolved":
                 out.resolved_after_s = round(now - recovering[name], 1)
                 log(f"  {name}: auto-resolved {out.resolved_after_s}s after recovery")
         waiting_detect = now < deadline and any(not outcomes[n].detected for n in expected)
         waiting_resolve = any(now - at < resolve_for and outcomes[n].resolved_after_s is None
-                              for n, at in recovering.items())
+                              for n, at in recovering.items()) or any(
+            s.recover is not None and outcomes[n].detected and n not in recovering
+            for n, s in expected.items())
         if not (waiting_detect or waiting_resolve or now < deadline):
             break
         time.sleep(1)
