@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,10 +27,10 @@ from planwatch.collectors import (
     mysql_deltas,
     mysql_plans,
     mysql_session,
+    mysql_waits,
     pg_session,
     sqlfiles,
     staging,
-    waits,
 )
 from planwatch.collectors.mysql_deltas import DigestKey
 from planwatch.collectors.mysql_session import Connection, SessionFacts
@@ -58,10 +58,7 @@ MOVED_MIN_MS = 1.0
 """A latency move re-captures the plan only when the mean per call changed by at least this
 much: sub-millisecond jitter of fast digests would use up explain_per_query_per_hour."""
 HISTORY_TABLES = ("events_statements_history_long", "events_statements_history")
-NO_PROCESS_PRIVILEGE = (
-    "row-lock waits are not visible without the PROCESS privilege "
-    "(information_schema.INNODB_TRX): GRANT PROCESS ON *.* TO the monitoring account"
-)
+
 NO_PLAN_SOURCE = (
     "MariaDB keeps no statement sample, so plans come from the statement history, whose "
     "consumers are off: no plans will be captured. Run UPDATE performance_schema.setup_consumers "
@@ -92,8 +89,7 @@ class MysqlCollector:
             target.plan_budget, target.explain_per_query_per_hour,
             moves=capture.MovePolicy(min_delta_ms=MOVED_MIN_MS))
         self._requests: list[PlanRequest] = []
-        self._waiting: waits.Pending[DigestKey] = waits.Pending()
-        self._activity_sql: str | None = "activity"
+        self._waits = mysql_waits.WaitSampler(self._watched, self._warn_once)
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._pending_warnings: list[str] = []
@@ -161,7 +157,7 @@ class MysqlCollector:
             [self._ref(key) for key in found.keys], found, start or now, now,
             [hashes.get(key) for key in found.keys])
         observed = {p.ref for p in fresh}
-        waited = self._activity(conn, consumers, found.keys)
+        waited = self._waits.poll(conn, consumers, found.keys, self._refs)
         for key, sample in zip(found.keys, samples, strict=True):
             if sample.ref in observed:
                 sample.extras["plan_observed"] = True
@@ -228,30 +224,6 @@ class MysqlCollector:
                 self._queue.add_new([key])
         return texts
 
-    def _activity(
-        self, conn: Connection, consumers: Mapping[str, bool], present: Sequence[DigestKey]
-    ) -> dict[DigestKey, dict[str, Any]]:
-        """What running statements wait for now (needs the events_statements_current
-        consumer); kept for a digest until it has a sample."""
-        if not consumers.get("events_statements_current"):
-            return {}
-        if self._activity_sql is not None:
-            try:
-                rows = mysql_session.fetch(conn, self._activity_sql)
-            except pymysql.err.OperationalError as exc:
-                if self._activity_sql != "activity" or not self._is_open():
-                    raise
-                self._warn_once(NO_PROCESS_PRIVILEGE + f" ({exc.args[-1]})")
-                self._activity_sql = "activity_without_process"
-                rows = mysql_session.fetch(conn, self._activity_sql)
-            by_text = {(k.schema, ref.fingerprint): k for k, ref in self._refs.items()
-                       if ref.fingerprint} if rows else {}
-            for r in rows:
-                key = by_text.get((r["schema_name"], identity.fingerprint(str(r["sql_text"]))))
-                if key is not None and self._watched(key):
-                    self._waiting.seen(key, str(r["event"]), int(r["n"]))
-        return self._waiting.take(present)
-
     # -- plans ---------------------------------------------------------------------------------
 
     def _capture_plans(
@@ -306,7 +278,7 @@ class MysqlCollector:
                 conn.select_db(key.schema)
                 self._schema_in_use = key.schema
             self.explains += 1
-            raw = mysql_session.fetch(conn, "explain", statement=without_locking(text))
+            raw = mysql_session.fetch(conn, "explain", statement=mysql_plans.without_locking(text))
             plan = mysql_plans.captured_plan(self._ref(key), str(_first(raw[0])), now)
             return replace(plan, context={"plan_kind": "sample statement"}), None
         except (pymysql.err.MySQLError, mysql_plans.MysqlPlanError, IndexError) as exc:
@@ -397,17 +369,6 @@ def is_select(text: str | None) -> bool:
         return False
     body = _LEADING.sub("", text, count=1).rstrip().rstrip(";")
     return _SELECT.match(body) is not None and ";" not in body
-
-
-_LOCKING = re.compile(
-    r"\s+(?:FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)"
-    r"(?:\s+OF\s+[\w`.,\s]+?)?(?:\s+(?:NOWAIT|SKIP\s+LOCKED|WAIT\s+\d+))?\s*;?\s*$", re.I)
-
-
-def without_locking(text: str) -> str:
-    """The statement without its trailing locking clause: a read-only session may not
-    EXPLAIN `SELECT ... FOR UPDATE`, and the clause does not change how rows are found."""
-    return _LOCKING.sub("", text.rstrip().rstrip(";"))
 
 
 def _first(row: Mapping[str, Any]) -> Any:

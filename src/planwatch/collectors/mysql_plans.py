@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -265,3 +266,14 @@ def _number(value: Any) -> Any:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+_LOCKING = re.compile(
+    r"\s+(?:FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)"
+    r"(?:\s+OF\s+[\w`.,\s]+?)?(?:\s+(?:NOWAIT|SKIP\s+LOCKED|WAIT\s+\d+))?\s*;?\s*$", re.I)
+
+
+def without_locking(text: str) -> str:
+    """The statement without its trailing locking clause: a read-only session may not
+    EXPLAIN `SELECT ... FOR UPDATE`, and the clause does not change how rows are found."""
+    return _LOCKING.sub("", text.rstrip().rstrip(";"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -27,18 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from planwatch.clock import utcnow
-from planwatch.devtools import shopload
+from planwatch.devtools import scenario_reads, shopload
 from planwatch.devtools.pgcluster import PgCluster, free_port
-from planwatch.errors import StorageError
 from planwatch.storage.engine import Storage
-from planwatch.storage.tables import alerts as alerts_table
-from planwatch.storage.tables import baselines as baselines_table
-from planwatch.storage.tables import job_runs as job_runs_table
-from planwatch.storage.tables import queries as queries_table
-from planwatch.storage.tables import query_samples as query_samples_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +164,9 @@ def run(
             started = time.monotonic()
             log(f"learning: {len(scenarios)} targets, collection {timing.collection_s}s, "
                 f"analysis {timing.analysis_s}s, window {timing.window_s}s")
-            wanted = {name: s.shape for name, s in
-                      ((s.name, s) for s in scenarios) if s.shape}
-            _wait(lambda: _usable(storage, wanted), timeout=900, proc=proc, what="baselines")
+            wanted = {s.name: s.shape for s in scenarios if s.shape}
+            _wait(lambda: scenario_reads.usable(storage, wanted), timeout=900, proc=proc,
+                  what="baselines")
             log(f"baselines usable after {time.monotonic() - started:.0f}s; one more window")
             time.sleep(timing.window_s)
             t0 = time.monotonic()
@@ -184,8 +175,8 @@ def run(
                 s.inject(envs[s.name])
             log(f"changes made at {wall0:%H:%M:%S}; watching for {timing.detect_windows} windows")
             outcomes = _observe(storage, scenarios, envs, timing, t0, wall0, proc, log)
-            learned = _learning(storage, timing)
-            captured = explains(storage)
+            learned = scenario_reads.learning(storage)
+            captured = scenario_reads.explains(storage)
     finally:
         for env in envs.values():
             for extra in env.extras:
@@ -212,11 +203,11 @@ def _observe(
         now = time.monotonic()
         for name, s in expected.items():
             out = outcomes[name]
-            alert = _alert_for(storage, s, wall0)
+            alert = scenario_reads.alert_for(storage, s.name, s.shape, wall0)
             if alert is not None and not out.detected:
                 out.detected, out.seconds_to_alert = True, round(now - t0, 1)
                 out.verdict = alert["details"].get("cause")
-                out.summary = _summary(alert)
+                out.summary = scenario_reads.summary(alert)
                 log(f"  {name}: alerted after {out.seconds_to_alert}s: {out.verdict} "
                     f"{out.summary}")
             if (s.recover is not None and out.seconds_to_alert is not None
@@ -238,10 +229,10 @@ def _observe(
         time.sleep(1)
     for s in scenarios:
         out = outcomes[s.name]
-        out.false_alerts = _false_alerts(storage, s)
-        alert = _alert_for(storage, s, wall0) if s.shape else None
+        out.false_alerts = scenario_reads.false_alerts(storage, s.name, s.shape)
+        alert = scenario_reads.alert_for(storage, s.name, s.shape, wall0) if s.shape else None
         if alert is not None:
-            out.final = f"{alert['details'].get('cause')} {_summary(alert)}"
+            out.final = f"{alert['details'].get('cause')} {scenario_reads.summary(alert)}"
     return list(outcomes.values())
 
 
@@ -309,106 +300,3 @@ def _wait(predicate: Callable[[], bool], *, timeout: float, proc: subprocess.Pop
 
 def _dsn(cluster: PgCluster, database: str, role: str) -> str:
     return cluster.dsn(database, user=role)
-
-
-def _prefix(shape: str) -> str:
-    """The statement's text up to its first parameter or literal (pg_stat_statements
-    replaces literals with $n), as a LIKE prefix."""
-    return re.split(r"%s|\d|'", shopload.shape(shape).sql, maxsplit=1)[0].strip()[:60]
-
-
-def _shape_filter(shape: str) -> Any:
-    return queries_table.c.text.like(f"{_prefix(shape)}%")
-
-
-def _usable(storage: Storage, wanted: dict[str, str]) -> bool:
-    """Every wanted statement has a baseline of `min_baseline_samples` (12) intervals."""
-    q, b = queries_table, baselines_table
-    with contextlib.suppress(StorageError), storage.connect() as conn:  # not migrated yet
-        for target, shape in wanted.items():
-            stmt = (sa.select(sa.func.max(b.c.n)).join(q, q.c.id == b.c.query_pk)
-                    .where(q.c.target == target, b.c.plan_hash == "", _shape_filter(shape)))
-            n = conn.execute(stmt).scalar()
-            if not n or n < 12:
-                return False
-        return True
-    return False
-
-
-def _alert_for(storage: Storage, s: Scenario, since: datetime) -> dict[str, Any] | None:
-    """The regression alert on the scenario's statement opened (not pending) after `since`."""
-    a, q = alerts_table, queries_table
-    assert s.shape is not None
-    stmt = (sa.select(a).join(q, sa.and_(q.c.target == a.c.target,
-                                          q.c.database == a.c.database,
-                                          q.c.query_id == a.c.query_id))
-            .where(a.c.target == s.name, a.c.kind == "regression",
-                   a.c.status != "pending", a.c.opened_at > since, _shape_filter(s.shape))
-            .order_by(a.c.id))
-    with storage.connect() as conn:
-        row = conn.execute(stmt).first()
-    return dict(row._mapping) if row is not None else None
-
-
-def _false_alerts(storage: Storage, s: Scenario) -> list[str]:
-    """Regression and hotspot alerts of the target other than the expected one."""
-    a, q = alerts_table, queries_table
-    stmt = (sa.select(a.c.kind, a.c.title, a.c.status, q.c.text)
-            .outerjoin(q, sa.and_(q.c.target == a.c.target, q.c.database == a.c.database,
-                                  q.c.query_id == a.c.query_id))
-            .where(a.c.target == s.name, a.c.kind.in_(("regression", "hotspot")),
-                   a.c.status != "pending"))
-    out = []
-    with storage.connect() as conn:
-        for row in conn.execute(stmt):
-            mine = s.shape is not None and row.kind == "regression" and (
-                row.text or "").startswith(_prefix(s.shape))
-            if not mine:
-                out.append(f"{row.kind}: {row.title} [{(row.text or '')[:50]}]")
-    return out
-
-
-def _summary(alert: dict[str, Any]) -> str:
-    d = alert["details"]
-    parts = [f"{alert['ratio']}x"]
-    if d.get("plan_diff"):
-        parts.append("; ".join(d["plan_diff"][:2]))
-    if d.get("waits", {}).get("summary"):
-        parts.append(d["waits"]["summary"])
-    if d.get("spill"):
-        parts.append(d["spill"])
-    if d.get("plan_reason_text"):
-        parts.append(d["plan_reason_text"])
-    advice = d.get("index_advice") or {}
-    if advice.get("cost_with") is not None:
-        parts.append(f"index {', '.join(advice['index'])}: cost {advice['cost_without']:g} -> "
-                     f"{advice['cost_with']:g}")
-    return " | ".join(parts)
-
-
-def _learning(storage: Storage, timing: Timing) -> list[dict[str, Any]]:
-    """Per statement with a usable baseline: when its `min_baseline_samples`-th (12th) clean
-    interval ended, and how much later its baseline became usable (at the next analysis)."""
-    q, b, smp = queries_table, baselines_table, query_samples_table
-    twelfth = (sa.select(smp.c.interval_end).where(smp.c.query_pk == q.c.id, ~smp.c.held_out)
-               .order_by(smp.c.interval_start).offset(11).limit(1).scalar_subquery())
-    stmt = (sa.select(q.c.target, q.c.text, q.c.first_seen, b.c.n, b.c.computed_at,
-                      twelfth.label("twelfth"))
-            .join(b, b.c.query_pk == q.c.id).where(b.c.plan_hash == "", b.c.n >= 12))
-    with storage.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return [{"target": r.target, "text": (r.text or "")[:60], "n": r.n,
-             "first_seen": r.first_seen, "usable_at": r.computed_at,
-             "after_12th_s": (r.computed_at - r.twelfth).total_seconds() if r.twelfth else None}
-            for r in rows]
-
-
-def explains(storage: Storage) -> dict[str, int]:
-    """Plans captured per target over the run (collection job runs' data)."""
-    runs = job_runs_table
-    stmt = sa.select(runs.c.target, runs.c.data).where(runs.c.job_type == "collection")
-    out: dict[str, int] = {}
-    with storage.connect() as conn:
-        for target, data in conn.execute(stmt):
-            out[target] = out.get(target, 0) + int((data or {}).get("plans", 0))
-    return out

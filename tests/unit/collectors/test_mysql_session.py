@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymysql
 import pytest
 
-from planwatch.collectors import mysql, mysql_session
+from planwatch.collectors import mysql, mysql_plans, mysql_session
 from planwatch.config.settings import Secret, TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
 
@@ -100,4 +100,4 @@ def test_only_single_selects_are_explained(text: str | None, ok: bool) -> None:
     ],
 )
 def test_locking_clauses_are_not_explained(text: str, explained: str) -> None:
-    assert mysql.without_locking(text) == explained
+    assert mysql_plans.without_locking(text) == explained
