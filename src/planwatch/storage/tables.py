@@ -141,6 +141,8 @@ query_samples = sa.Table(
     sa.Column("blks_temp", sa.BigInteger, nullable=False),
     sa.Column("extras", JSONType, nullable=True),
     sa.Index("ix_query_samples_interval_end", "interval_end"),
+    # One partition per UTC day plus a default (storage/partitions.py, migration 0006).
+    postgresql_partition_by="RANGE (interval_start)",
 )
 
 baselines = sa.Table(
