@@ -62,7 +62,7 @@ def start_worker(
         log = (tmp_path / f"{name}.log").open("wb")
         env = {**os.environ, "PLANWATCH_WORKER__NAME": name}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "planwatch", "-c", str(fleet_config), "run"],
+            [sys.executable, "-m", "planwatch", "-c", str(fleet_config), "run", "--workers", "1"],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         procs.append(proc)

@@ -30,6 +30,7 @@ DEFAULT = f"{SAMPLES}_default"
 AHEAD_DAYS = 14  # maintenance runs weekly by default: two weeks of partitions stay ready
 LOCK_TIMEOUT = "10s"  # DDL waits this long for the table's lock, then fails (retried later)
 DAY = timedelta(days=1)
+_LOCK = 0x706C6470  # "pldp": advisory lock id serializing partition creation
 _PARTITION_NAME = re.compile(rf"^{SAMPLES}_(p\d{{8}}|default|legacy)$")
 _BOUND = re.compile(r"FROM \((.+?)\) TO \((.+?)\)")
 
@@ -114,45 +115,46 @@ def _literal(at: datetime) -> str:
 
 def ensure(st: Storage, now: datetime, ahead: int = AHEAD_DAYS) -> list[str]:
     """Create the partitions of today and the next `ahead` days, and of every day that has
-    rows waiting in the default partition (moving them in); the names created."""
+    rows waiting in the default partition (moving them in); the names created.
+
+    One transaction under an advisory lock: workers starting together (each migrates) and
+    the maintenance job never race for the same day.
+    """
     if not partitioned(st):
         return []
-    with st.connect() as conn:
-        existing = listing(conn)
-        stray = conn.execute(sa.text(
-            f"SELECT DISTINCT date_trunc('day', interval_start AT TIME ZONE 'UTC')"
-            f" FROM {DEFAULT}"
-        )).scalars().all() if any(p.default for p in existing) else []
-    waiting = {d.replace(tzinfo=UTC) for d in stray}  # date_trunc of a timestamp: naive UTC
-    today = day_floor(now)
     created = []
-    for day in sorted({today + DAY * i for i in range(ahead + 1)} | waiting):
-        if any(p.overlaps(day, day + DAY) for p in existing):
-            continue
-        _create(st, day, moving=day in waiting)
-        created.append(day_name(day))
+    with st.begin() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        existing = listing(conn)
+        waiting = {d.replace(tzinfo=UTC) for d in conn.execute(sa.text(  # naive UTC days
+            f"SELECT DISTINCT date_trunc('day', interval_start AT TIME ZONE 'UTC') FROM {DEFAULT}"
+        )).scalars()} if any(p.default for p in existing) else set()
+        today = day_floor(now)
+        for day in sorted({today + DAY * i for i in range(ahead + 1)} | waiting):
+            if not any(p.overlaps(day, day + DAY) for p in existing):
+                _create(conn, day, moving=day in waiting)
+                created.append(day_name(day))
     if created:
         log.info("partitions.created", table=SAMPLES, partitions=created)
     return created
 
 
-def _create(st: Storage, day: datetime, *, moving: bool) -> None:
-    """One day's partition; with `moving`, its rows leave the default partition in the same
-    transaction (PostgreSQL refuses a new partition while the default holds rows of it)."""
+def _create(conn: sa.Connection, day: datetime, *, moving: bool) -> None:
+    """One day's partition; with `moving`, its rows leave the default partition first
+    (PostgreSQL refuses a new partition while the default holds rows of it)."""
     name, lo, hi = day_name(day), _literal(day), _literal(day + DAY)
-    with st.begin() as conn:
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        if not moving:
-            conn.exec_driver_sql(
-                f"CREATE TABLE {name} PARTITION OF {SAMPLES} FOR VALUES FROM ({lo}) TO ({hi})")
-            return
+    if not moving:
         conn.exec_driver_sql(
-            f"CREATE TABLE {name} (LIKE {SAMPLES} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-        conn.exec_driver_sql(
-            f"WITH moved AS (DELETE FROM {DEFAULT} WHERE interval_start >= {lo}"
-            f" AND interval_start < {hi} RETURNING *) INSERT INTO {name} SELECT * FROM moved")
-        conn.exec_driver_sql(
-            f"ALTER TABLE {SAMPLES} ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})")
+            f"CREATE TABLE {name} PARTITION OF {SAMPLES} FOR VALUES FROM ({lo}) TO ({hi})")
+        return
+    conn.exec_driver_sql(
+        f"CREATE TABLE {name} (LIKE {SAMPLES} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    conn.exec_driver_sql(
+        f"WITH moved AS (DELETE FROM {DEFAULT} WHERE interval_start >= {lo}"
+        f" AND interval_start < {hi} RETURNING *) INSERT INTO {name} SELECT * FROM moved")
+    conn.exec_driver_sql(
+        f"ALTER TABLE {SAMPLES} ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})")
 
 
 def expired(st: Storage, cutoff: datetime) -> list[Partition]:
