@@ -192,6 +192,25 @@ def runs(st: Storage, since: datetime, until: datetime, job_type: str) -> list[A
         return list(conn.execute(stmt))
 
 
+def warm_up(st: Storage, n: int, opt: Options, procs: Sequence[subprocess.Popen[bytes]]) -> float:
+    """Wait at least `opt.warmup`, and until every target has completed two collections (the
+    first reads every statement text and captures plans); bounded at ten minutes. Seconds."""
+    t0 = time.monotonic()
+    j = job_runs
+    done = (sa.select(sa.func.count()).select_from(
+        sa.select(j.c.job_name).where(j.c.job_type == "collection", j.c.status == "Completed")
+        .group_by(j.c.job_name).having(sa.func.count() >= 2).subquery()))
+    while time.monotonic() - t0 < 600:
+        if any(p.poll() is not None for p in procs):
+            break
+        if time.monotonic() - t0 >= opt.warmup:
+            with st.connect() as conn:
+                if conn.execute(done).scalar_one() >= n:
+                    break
+        time.sleep(5)
+    return time.monotonic() - t0
+
+
 def sleep_watching(seconds: float, proc: psutil.Process, rss: list[int]) -> None:
     """Sleep, sampling the worker's RSS every few seconds."""
     end = time.monotonic() + seconds
@@ -216,9 +235,8 @@ def density(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
     try:
         proc = psutil.Process(worker.pid)
         rss: list[int] = []
-        sleep_watching(opt.warmup, proc, rss)
+        warm_s = warm_up(st, n, opt, [worker])
         cpu0, w0 = sum(proc.cpu_times()[:2]), datetime.now(UTC)
-        rss.clear()
         sleep_watching(opt.window, proc, rss)
         cpu1, w1 = sum(proc.cpu_times()[:2]), datetime.now(UTC)
         alive = worker.poll() is None
@@ -235,7 +253,7 @@ def density(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
     due = n * window_s / opt.interval
     finished = [r for r in analyses if r.completed_at is not None]
     return {
-        "targets": n, "alive": alive, "window_s": round(window_s),
+        "targets": n, "alive": alive, "warm_up_s": round(warm_s), "window_s": round(window_s),
         "cpu_s_per_target_hour": (cpu1 - cpu0) / (n * window_s / 3600),
         "cpu_share_of_a_core": (cpu1 - cpu0) / window_s,
         "rss_mb": max(rss, default=0) / 2**20,
@@ -268,7 +286,7 @@ def failover(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
     load.start()
     alpha, beta = start_worker(config, "alpha"), start_worker(config, "beta")
     try:
-        time.sleep(opt.warmup)
+        warm_s = warm_up(st, n, opt, [alpha, beta])
         for name, proc in (("alpha", alpha), ("beta", beta)):
             if proc.poll() is not None:
                 log = config.with_suffix(f".{name}.log").read_text()[-3000:]
@@ -291,7 +309,8 @@ def failover(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
         st.close()
     times = sorted(recovered.values())
     return {
-        "targets": n, "workers_holding_before": len(owners), "moved": len(moved),
+        "targets": n, "warm_up_s": round(warm_s), "workers_holding_before": len(owners),
+        "moved": len(moved),
         "recovered": len(recovered),
         "recovery_s_median": statistics.median(times) if times else float("nan"),
         "recovery_s_max": max(times) if len(times) == len(moved) else float("inf"),
