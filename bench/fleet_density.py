@@ -385,6 +385,7 @@ def main() -> None:
                         help="smoke run: 20 targets, 10 s polls, a 40 s window")
     parser.add_argument("--json", help="save the raw results here")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: clusters cleaned up
     common.quiet_logs()
     opt = Options(statements=args.statements, per_db=args.targets_per_db,
                   per_cluster=args.targets_per_cluster, window=args.window)
@@ -396,7 +397,8 @@ def main() -> None:
         sizes, fail_n = [20], 20
     need = max([*sizes, fail_n])
     free_mb = psutil.virtual_memory().available / 2**20
-    sizes = [n for n in sizes if n * BACKEND_MB * 2 + 2048 < free_mb]
+    sizes = [n for n in sizes if n * BACKEND_MB + 2048 < free_mb]
+    fail_n = fail_n if fail_n * BACKEND_MB + 2048 < free_mb else 0
     print(common.machine(), f"free memory {free_mb:,.0f} MB; sizes run: {sizes}", flush=True)
     results: dict[str, Any] = {"options": opt.__dict__, "density": [], "failover": None}
     with tempfile.TemporaryDirectory() as tmp, estate(need, opt) as found, \
