@@ -51,7 +51,7 @@ import sqlalchemy as sa
 import yaml
 
 from planwatch.devtools import pgcluster
-from planwatch.storage import leases
+from planwatch.storage import leases, workers
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import job_runs, queries, query_samples
 
@@ -219,18 +219,23 @@ def sleep_watching(seconds: float, proc: psutil.Process, rss: list[int]) -> None
         time.sleep(min(5.0, left))
 
 
+def prepare(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
+            config: Path) -> tuple[Storage, Path, Workload]:
+    """A fresh storage database, the worker configuration for `n` targets, the workload."""
+    storage.psql(f"CREATE DATABASE {config.stem}")
+    url = storage.url(config.stem)
+    st = Storage.open(url)
+    st.migrate()
+    write_config(config, url, [found.dsn(i, opt.per_db) for i in range(n)], opt)
+    load = Workload(found, math.ceil(n / opt.per_db), opt.statements, opt.interval)
+    load.start()
+    return st, config, load
+
+
 def density(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
             tmp: Path) -> dict[str, Any]:
     """One worker, `n` targets: CPU, RSS, lag, collections and analyses on time."""
-    db = f"s{n:05d}"
-    storage.psql(f"CREATE DATABASE {db}")
-    url = storage.url(db)
-    st = Storage.open(url)
-    st.migrate()
-    config = write_config(tmp / f"n{n}.yaml", url, [found.dsn(i, opt.per_db) for i in range(n)],
-                          opt)
-    load = Workload(found, math.ceil(n / opt.per_db), opt.statements, opt.interval)
-    load.start()
+    st, config, load = prepare(found, storage, n, opt, tmp / f"density{n}.yaml")
     worker = start_worker(config, "solo")
     try:
         proc = psutil.Process(worker.pid)
@@ -275,15 +280,7 @@ def density(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
 def failover(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
              tmp: Path) -> dict[str, Any]:
     """Two workers share `n` targets; one is SIGKILLed; how the survivor takes over."""
-    db = f"f{n:05d}"
-    storage.psql(f"CREATE DATABASE {db}")
-    url = storage.url(db)
-    st = Storage.open(url)
-    st.migrate()
-    config = write_config(tmp / f"failover{n}.yaml", url,
-                          [found.dsn(i, opt.per_db) for i in range(n)], opt)
-    load = Workload(found, math.ceil(n / opt.per_db), opt.statements, opt.interval)
-    load.start()
+    st, config, load = prepare(found, storage, n, opt, tmp / f"failover{n}.yaml")
     alpha, beta = start_worker(config, "alpha"), start_worker(config, "beta")
     try:
         warm_s = warm_up(st, n, opt, [alpha, beta])
@@ -322,8 +319,6 @@ def failover(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
 
 
 def _instance(st: Storage, name: str) -> str:
-    from planwatch.storage import workers
-
     return next(w.instance_id for w in workers.list_all(st) if w.name == name)
 
 
