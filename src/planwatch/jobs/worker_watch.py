@@ -57,8 +57,8 @@ def findings(rows: Sequence[Worker]) -> list[HealthFinding]:
     return out
 
 
-def evaluate(deps: JobDeps, now: datetime) -> int:
-    """Blocking: open, keep or resolve the dead-worker alerts; how many workers are down."""
+def evaluate(deps: JobDeps, now: datetime) -> None:
+    """Blocking: open, keep or resolve the dead-worker alerts."""
     found = findings(workers.list_all(deps.storage))
     active = {a.dedup_key: a for a in alerts.list_alerts(
         deps.storage, status="open", kind=AlertKind.HEALTH.value, target=SELF, limit=100_000)
@@ -72,4 +72,3 @@ def evaluate(deps: JobDeps, now: datetime) -> int:
                           repeat_interval=deps.settings.alerting.repeat_interval)
     except StorageConflict:  # a former lease holder opened it a moment ago: it exists once
         log.info("worker_watch.alert_exists")
-    return len(found)
