@@ -55,7 +55,9 @@ from planwatch.storage import leases, workers
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import job_runs, queries, query_samples
 
-BACKEND_MB = 6  # rough memory of one PostgreSQL backend, to refuse sizes this machine lacks
+# Memory of one monitored backend as measured here (its database's catalog caches, plan
+# capture): sizes whose backends would not fit in the free memory are skipped.
+BACKEND_MB = 14
 
 
 @dataclass
