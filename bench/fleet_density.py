@@ -299,7 +299,8 @@ def failover(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
         killed = datetime.now(UTC)
         recovered = _wait_recovery(st, moved, killed, timeout=opt.interval * 3 + 240)
         time.sleep(opt.interval * 2)  # a few more intervals, to see gaps close or not
-        gaps, overlaps = _intervals(st, moved, killed - timedelta(seconds=opt.interval * 3))
+        gaps, overlaps = _intervals(st, moved, killed - timedelta(seconds=opt.interval * 3),
+                                    killed)
     finally:
         for proc in (alpha, beta):
             stop_worker(proc)
@@ -313,7 +314,7 @@ def failover(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
         "recovered": len(recovered),
         "recovery_s_median": statistics.median(times) if times else float("nan"),
         "recovery_s_max": max(times) if len(times) == len(moved) else float("inf"),
-        "targets_with_gap": sum(1 for g in gaps.values() if g > 0),
+        "resumed": len(gaps), "targets_with_gap": sum(1 for g in gaps.values() if g > 0),
         "gap_s_median": statistics.median(gaps.values()) if gaps else 0.0,
         "gap_s_max": max(gaps.values(), default=0.0),
         "overlapping_intervals": overlaps,
@@ -342,9 +343,11 @@ def _wait_recovery(st: Storage, moved: Sequence[str], killed: datetime,
     return found
 
 
-def _intervals(st: Storage, moved: Sequence[str], since: datetime) -> tuple[dict[str, float], int]:
-    """Per moved target: seconds not covered by any sample interval since `since` (between
-    its first and last interval), and the count of overlapping intervals."""
+def _intervals(st: Storage, moved: Sequence[str], since: datetime,
+               killed: datetime) -> tuple[dict[str, float], int]:
+    """Per moved target whose samples resumed after `killed`: the seconds since `since` that
+    no sample interval covers (between its first and last one); and how many intervals
+    overlap (a duplicate). Targets with no sample after the kill yet are left out."""
     s, q = query_samples, queries
     stmt = (sa.select(q.c.target, s.c.interval_start, s.c.interval_end).distinct()
             .join(q, q.c.id == s.c.query_pk)
@@ -357,6 +360,8 @@ def _intervals(st: Storage, moved: Sequence[str], since: datetime) -> tuple[dict
     overlaps = 0
     for target, spans in by_target.items():
         spans.sort()
+        if spans[-1][0] <= killed:
+            continue  # not resumed yet: its gap is still open
         missing = 0.0
         for (_, end), (start, _) in itertools.pairwise(spans):
             delta = (start - end).total_seconds()
