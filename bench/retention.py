@@ -86,7 +86,7 @@ def run(name: str, url: str, batch_size: int) -> dict[str, Any]:
             stop.set()
             writer.join()
         m0 = time.perf_counter()
-        maintenance.run(st)
+        maintenance.run(st, BASE)
         return {
             "storage": name, "seed_s": seeded_s, "deleted": done.rows, "batches": done.batches,
             "total_s": done.seconds, "rows_per_s": done.rows / done.seconds,

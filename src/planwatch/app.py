@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from planwatch import __version__
+from planwatch.checks import plan
 from planwatch.clock import utcnow
 from planwatch.collectors.base import Collector
 from planwatch.config import loader
@@ -115,8 +116,8 @@ class App:
             self._stack.push_async_callback(self._mark_stopped)
             self.deps.fleet = Fleet(self.storage, self.instance_id, ttl=self._lease_ttl(),
                                     shared=self.storage.dialect == "postgresql")
-            await loop.run_in_executor(executor, self.deps.fleet.refresh,
-                                       self.target_names(), utcnow())
+            await loop.run_in_executor(executor, self.deps.fleet.refresh, self.target_names(),
+                                       utcnow(), plan.endpoint_labels(s.checks, s.targets))
         recorder: JobRecorder = StorageRecorder(self.storage)
         if s.telemetry.enabled and not self.one_shot:
             telemetry = Telemetry(s.telemetry, self.instance_id)

@@ -101,9 +101,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from planwatch import daemon
+    from planwatch import daemon, supervisor
 
-    return daemon.main(_settings(args), args.config)
+    settings = _settings(args)
+    workers = supervisor.worker_count(args.workers, settings)
+    if workers == 1:
+        return daemon.main(settings, args.config, lifeline=args.lifeline_fd)
+    return supervisor.main(settings, workers, config=args.config, log_level=args.log_level)
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
@@ -340,6 +344,14 @@ def _duration(text: str) -> timedelta:
     return parse_duration(text)
 
 
+def _workers(text: str) -> int | None:
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a number of workers (1 or more) or auto: {text!r}")
+    return int(text)
+
+
 def _utc_datetime(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
@@ -372,7 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=fn)
         return sp
 
-    add("run", cmd_run, "run the worker: scheduler, jobs and HTTP server, until SIGTERM/SIGINT")
+    r = add("run", cmd_run, "run the worker(s): scheduler, jobs and HTTP server, until "
+            "SIGTERM/SIGINT")
+    r.add_argument("--workers", type=_workers, metavar="N|auto",
+                   help="worker processes on this host, supervised by this one [auto: one per "
+                   "core on PostgreSQL storage, 1 on SQLite] (docs/fleet.md)")
+    r.add_argument("--lifeline-fd", type=int, metavar="FD",
+                   help="set by the supervisor of --workers N: stop when this pipe closes")
     d = add("demo", cmd_demo, "start a throwaway PostgreSQL, break a query's plan, detect it")
     d.add_argument("--serve", type=int, default=0, metavar="SECONDS",
                    help="keep serving /health and /metrics this long after detection")

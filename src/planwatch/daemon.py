@@ -42,13 +42,15 @@ FORCED_EXIT_CODE = 1
 RELOAD_SIGNAL = int(getattr(signal, "SIGHUP", 0))  # 0: no SIGHUP (Windows)
 
 
-def main(settings: Settings, config_path: str | None = None) -> int:
+def main(settings: Settings, config_path: str | None = None, *,
+         lifeline: int | None = None) -> int:
     """`planwatch run`: the worker until SIGTERM/SIGINT, then leave without waiting on
     threads stuck in driver calls; forced out `STOP_DEADLINE` seconds after the signal."""
     deadline = threading.Timer(STOP_DEADLINE, _forced_exit)
     deadline.daemon = True
     try:
-        code = asyncio.run(run(settings, config_path, on_stop=deadline.start))
+        code = asyncio.run(run(settings, config_path, on_stop=deadline.start,
+                               lifeline=lifeline))
         return leave(code)
     finally:
         deadline.cancel()
@@ -57,22 +59,31 @@ def main(settings: Settings, config_path: str | None = None) -> int:
 async def run(
     settings: Settings, config_path: str | None = None, *,
     notifier: systemd.Notifier | None = None, on_stop: Callable[[], None] | None = None,
+    lifeline: int | None = None,
 ) -> int:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads the configuration.
+    """Run until SIGTERM/SIGINT (or end-of-file on `lifeline`, the pipe from a supervising
+    `planwatch run --workers N`); SIGHUP reloads the configuration.
 
     Signals are handled from before the start (a stop during migration ends the worker as
     soon as it is up, within the deadline), so a service manager never kills it mid-start.
     """
     notifier = notifier or systemd.Notifier()
     app = App(settings, config_path=config_path)
+    stopping = False
 
     def stop() -> None:
+        nonlocal stopping
+        if stopping:  # a signal and the lifeline both asked: one stop
+            return
+        stopping = True
         notifier.stopping()
         if on_stop is not None:
             on_stop()
         app.stop_event.set()
 
     loop = asyncio.get_running_loop()
+    if lifeline is not None:
+        _watch_lifeline(loop, lifeline, stop)
     with signals.handle_signals(loop, on_stop=stop, on_reload=app.reload):
         async with app:
             supervisor = asyncio.create_task(_supervise(app, notifier), name="sd_notify")
@@ -83,6 +94,24 @@ async def run(
                 with contextlib.suppress(asyncio.CancelledError):
                     await supervisor
     return 0
+
+
+def _watch_lifeline(loop: asyncio.AbstractEventLoop, fd: int, stop: Callable[[], None]) -> None:
+    """End-of-file on `fd` (the supervisor closed its end, or died) stops this worker."""
+    os.set_blocking(fd, False)
+
+    def readable() -> None:
+        try:
+            if os.read(fd, 64):
+                return  # nothing is ever written: only the end of the pipe means something
+        except BlockingIOError:
+            return
+        loop.remove_reader(fd)
+        os.close(fd)
+        log.info("worker.supervisor_stop", detail="the supervising process asked to stop")
+        stop()
+
+    loop.add_reader(fd, readable)
 
 
 async def _supervise(app: App, notifier: systemd.Notifier) -> None:

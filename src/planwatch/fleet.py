@@ -2,7 +2,8 @@
 
 Each worker holds about `ceil(targets / live workers)` target leases, renewed by its
 heartbeat; a worker holding more than its share gives the extra back so a newcomer can take
-them, and a dead worker's leases expire, so its targets move within one lease TTL.
+them, and a dead worker's leases expire, so its targets move within one lease TTL. Endpoint
+checks that are not about a target are shared the same way, through `endpoint:` leases.
 Singleton jobs (analysis, baselines, digest, cleanup, …) run where their `job:` lease is held.
 With SQLite storage there is one worker, which owns everything and takes no leases.
 """
@@ -22,6 +23,7 @@ from planwatch.storage.engine import Storage
 log = structlog.get_logger(__name__)
 
 TARGET = "target:"
+ENDPOINT = "endpoint:"
 JOB = "job:"
 
 
@@ -42,33 +44,49 @@ class Fleet:
         self.storage, self.owner, self.ttl, self.shared = storage, owner, ttl, shared
         self.targets: frozenset[str] = frozenset()
         self.held: frozenset[str] = frozenset()
+        self.endpoints: frozenset[str] = frozenset()  # endpoint labels held
 
     def owns_target(self, name: str) -> bool:
         return not self.shared or name in self.held
 
-    def refresh(self, targets: Iterable[str], now: datetime) -> frozenset[str]:
+    def owns_endpoint(self, label: str) -> bool:
+        return not self.shared or label in self.endpoints
+
+    def refresh(
+        self, targets: Iterable[str], now: datetime, endpoints: Iterable[str] = (),
+    ) -> frozenset[str]:
         """Renew, give back surplus, claim up to the fair share; the targets now held."""
         self.targets = frozenset(targets)
         if not self.shared:
-            self.held = self.targets
+            self.held, self.endpoints = self.targets, frozenset(endpoints)
             return self.held
         renewed = leases.renew(self.storage, self.owner, ttl=self.ttl, now=now)
-        held = {n[len(TARGET):] for n in renewed if n.startswith(TARGET)}
-        gone = held - self.targets  # removed from the config
-        share = fair_share(len(self.targets), self._live_workers(now))
+        live = self._live_workers(now)
+        self.held = self._balance(TARGET, self.targets, self.held, renewed, live, now)
+        self.endpoints = self._balance(ENDPOINT, frozenset(endpoints), self.endpoints, renewed,
+                                       live, now)
+        return self.held
+
+    def _balance(
+        self, prefix: str, wanted: frozenset[str], before: frozenset[str], renewed: set[str],
+        live: int, now: datetime,
+    ) -> frozenset[str]:
+        """The names of `prefix` leases held after giving back and claiming up to the share."""
+        held = {n[len(prefix):] for n in renewed if n.startswith(prefix)}
+        gone = held - wanted  # removed from the config
+        share = fair_share(len(wanted), live)
         give_back = gone | set(surplus(held - gone, share))
         if give_back:
-            leases.release(self.storage, self.owner, [TARGET + n for n in give_back])
+            leases.release(self.storage, self.owner, [prefix + n for n in give_back])
             held -= give_back
         if len(held) < share:
-            wanted = [TARGET + n for n in sorted(self.targets - held)]
-            taken = leases.claim(self.storage, wanted, self.owner, ttl=self.ttl, now=now,
+            free = [prefix + n for n in sorted(wanted - held)]
+            taken = leases.claim(self.storage, free, self.owner, ttl=self.ttl, now=now,
                                  limit=share - len(held))
-            held |= {n[len(TARGET):] for n in taken}
-        if frozenset(held) != self.held:
-            log.info("fleet.targets", held=sorted(held), share=share)
-        self.held = frozenset(held)
-        return self.held
+            held |= {n[len(prefix):] for n in taken}
+        if frozenset(held) != before:
+            log.info("fleet." + prefix.rstrip(":") + "s", held=sorted(held), share=share)
+        return frozenset(held)
 
     def take_singleton(self, kind: str, ttl: timedelta, now: datetime) -> bool:
         """True when this worker holds (or just took) the lease of singleton job `kind`."""

@@ -35,6 +35,7 @@ class Notifier:
             return False
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+                s.setblocking(False)  # a reader that fell behind must not stall our event loop
                 s.connect(self.address)
                 s.sendall("\n".join(fields).encode())
         except OSError as exc:

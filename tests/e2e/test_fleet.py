@@ -3,13 +3,16 @@ leases, run singleton jobs once, and a killed worker's targets move to the survi
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,8 @@ import sqlalchemy as sa
 import yaml
 
 from planwatch.devtools.pgcluster import PgCluster
-from planwatch.storage import leases, worker_metrics
+from planwatch.model.alerts import Alert
+from planwatch.storage import alerts, leases, worker_metrics
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import job_runs, workers
 
@@ -59,10 +63,10 @@ def start_worker(
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
+        log = (tmp_path / f"{name}.log").open("ab")
         env = {**os.environ, "PLANWATCH_WORKER__NAME": name}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "planwatch", "-c", str(fleet_config), "run"],
+            [sys.executable, "-m", "planwatch", "-c", str(fleet_config), "run", "--workers", "1"],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         procs.append(proc)
@@ -151,3 +155,106 @@ def test_two_workers_share_targets_and_survive_a_killed_peer(
 
 def first_id(names: dict[str, str]) -> str:
     return next(i for i, n in names.items() if n == "alpha")
+
+
+def test_a_dead_worker_is_one_alert_raised_by_a_survivor_and_resolved_when_it_returns(
+    fleet_config: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    url = yaml.safe_load(fleet_config.read_text())["storage"]["url"]
+    st = Storage.open(url)
+    st.migrate()
+    procs = {name: start_worker(name) for name in ("alpha", "beta", "gamma")}
+    try:
+        wait_for("three running workers, every target held", lambda: len(target_holders(st))
+                 == 4 and [s for _, s in worker_ids(st).values()].count("Running") == 3, 60)
+        wait_for("a worker watching the others", lambda: watcher(st) is not None, 30)
+        # Kill the very worker that watches: a survivor must take the watch over.
+        victim = worker_ids(st)[watcher(st) or ""][0]
+        procs[victim].send_signal(signal.SIGKILL)
+        procs[victim].wait(timeout=10)
+        key = f"health:planwatch::worker:{victim}"
+        wait_for("the dead-worker alert", lambda: bool(dead_alerts(st, key)), 6 * LEASE_TTL_S)
+        (alert,) = dead_alerts(st, key)
+        assert alert.status.value == "open" and alert.severity.value == "warning"
+        assert f"worker {victim} " in alert.title and "is dead" in alert.title
+        survivor = worker_ids(st)[watcher(st) or ""][0]
+        assert survivor != victim
+        # Re-evaluated every heartbeat by the watcher, yet one alert with one opening.
+        first_seen = alert.evaluated_at
+        wait_for("more evaluations", lambda: (dead_alerts(st, key)[0].evaluated_at or T0)
+                 > (first_seen or T0) + timedelta(seconds=3 * HEARTBEAT_S), 30)
+        assert [e.event for e in alerts.events(st, alert.id or 0)] == ["opened"]
+
+        procs[victim] = start_worker(victim)  # it comes back under its name
+        wait_for("the alert resolved", lambda: dead_alerts(st, key)[0].status.value
+                 == "resolved", 60)
+        (alert,) = dead_alerts(st, key)
+        assert [e.event for e in alerts.events(st, alert.id or 0)] == ["opened", "resolved"]
+        assert len(alerts.list_alerts(st, status="open", kind="health")) == 0
+    finally:
+        st.close()
+
+
+T0 = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def watcher(st: Storage) -> str | None:
+    """The instance id holding the dead-worker watch."""
+    return leases.holders(st, datetime.now(UTC), "job:worker_watch").get("job:worker_watch")
+
+
+def dead_alerts(st: Storage, key: str) -> list[Alert]:
+    return [a for a in alerts.list_alerts(st, status="all", kind="health") if a.dedup_key == key]
+
+
+class Endpoint:
+    """A local HTTP endpoint that records when it was called."""
+
+    def __init__(self) -> None:
+        self.hits: list[float] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                endpoint.hits.append(time.monotonic())
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_an_endpoint_check_runs_on_one_worker_only(
+    fleet_config: Path, start_worker: Callable[[str], subprocess.Popen[bytes]]
+) -> None:
+    endpoint = Endpoint()
+    config = yaml.safe_load(fleet_config.read_text())
+    config["checks"] = [{"name": "api", "kind": "http", "interval": "2s",
+                         "url": f"http://127.0.0.1:{endpoint.port}/ping"}]
+    fleet_config.write_text(yaml.safe_dump(config))
+    st = Storage.open(config["storage"]["url"])
+    st.migrate()
+    try:
+        start_worker("alpha")
+        start_worker("beta")
+        wait_for("both workers holding targets",
+                 lambda: len(set(target_holders(st).values())) == 2, 60)
+        label = f"endpoint:127.0.0.1:{endpoint.port}"
+        assert list(leases.holders(st, datetime.now(UTC), "endpoint:")) == [label]
+        since = len(endpoint.hits)
+        wait_for("eight calls of the endpoint", lambda: len(endpoint.hits) >= since + 8, 60)
+        calls = endpoint.hits[since:]
+        # Every 2 s from one worker: a second worker probing too would put two calls
+        # within a second of each other somewhere.
+        gaps = [b - a for a, b in itertools.pairwise(calls)]
+        assert min(gaps) > 1.0, gaps
+        assert (calls[-1] - calls[0]) / (len(calls) - 1) > 1.5
+    finally:
+        endpoint.server.shutdown()
+        st.close()

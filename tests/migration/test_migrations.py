@@ -8,13 +8,14 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from planwatch.storage import tables
+from planwatch.storage import partitions, tables
 from planwatch.storage.engine import Storage
 
 
 def schema_diff(st: Storage, metadata: sa.MetaData) -> list[Any]:
     with st.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": partitions.include_name})
         return list(compare_metadata(context, metadata))
 
 
@@ -35,5 +36,18 @@ def test_migrate_produces_the_declared_schema(storage_url: str) -> None:
             table.to_metadata(drifted)
         drifted.tables["targets"].append_column(sa.Column("extra", sa.Integer))
         assert [d[0] for d in schema_diff(st, drifted)] == ["add_column"]
+
+        # The one thing autogenerate does not compare: PostgreSQL's partitioning of samples.
+        assert partitions.partitioned(st) is (st.dialect == "postgresql")
+        if st.dialect == "postgresql":
+            with st.connect() as conn:
+                strategy, column = conn.execute(sa.text(
+                    "SELECT p.partstrat, a.attname FROM pg_partitioned_table p"
+                    " JOIN pg_attribute a ON a.attrelid = p.partrelid"
+                    " AND a.attnum = p.partattrs[0]"
+                    " WHERE p.partrelid = 'query_samples'::regclass")).one()
+            assert (strategy, column) == ("r", "interval_start")
+            assert tables.query_samples.dialect_options["postgresql"]["partition_by"] == (
+                "RANGE (interval_start)")
     finally:
         st.close()

@@ -58,6 +58,17 @@ def select(check: CheckSettings, targets: list[TargetSettings]) -> list[str]:
     return [t.name for t in targets if wanted & set(t.tags)]
 
 
+def endpoint_labels(
+    checks: Iterable[CheckSettings], targets: Iterable[TargetSettings]
+) -> list[str]:
+    """Labels of the endpoint checks that are not about a target: in fleet mode each is run
+    by the holder of its own `endpoint:` lease (the others follow their target's lease)."""
+    enabled = [t for t in targets if t.enabled]
+    names = {t.name for t in enabled}
+    return sorted({t.target for t in tasks(checks, enabled)
+                   if t.check.kind == "http" and t.target not in names})
+
+
 def endpoint_label(url: str) -> str:
     """host[:port] of a URL, without any credentials."""
     parts = urlsplit(url)

@@ -109,8 +109,8 @@ class CheckRunner:
         self._jitter = settings.scheduling.jitter
         self._targets: dict[str, TargetSettings] = {}
         self._tasks: dict[str, Task] = {}
-        self.gate: Callable[[str], bool] | None = None
-        """Fleet mode: SQL checks run only on targets this worker holds the lease of."""
+        self.gate: Callable[[Task], bool] | None = None
+        """Fleet mode: a task runs only where its lease is held (jobs/checks.py)."""
         self.configure(settings)
 
     # -- configuration -------------------------------------------------------------------
@@ -202,8 +202,8 @@ class CheckRunner:
                 continue  # removed or rescheduled by a reload
             nxt = triggers.next_due(task.schedule, due, now, key=key, jitter=self._spread(task))
             self._push(task, nxt)
-            if self.gate is not None and task.check.kind == "sql" and not self.gate(task.target):
-                continue  # another worker holds this target
+            if self.gate is not None and not self.gate(task):
+                continue  # another worker holds its target or endpoint
             if key in self._running:
                 self._stats[key].skips += 1
                 log.info("check.skipped", check=task.name, target=task.target,

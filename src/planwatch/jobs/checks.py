@@ -22,6 +22,7 @@ import structlog
 
 from planwatch.alerting import check_alerts
 from planwatch.alerting.lifecycle import Action, Transition
+from planwatch.checks.plan import Task
 from planwatch.checks.runner import CheckRunner
 from planwatch.clock import utcnow
 from planwatch.config.settings import Settings
@@ -61,7 +62,7 @@ class CheckService:
     async def run(self, stop: asyncio.Event, fleet: Fleet | None = None) -> None:
         """Run checks and store their results until `stop` is set (a final flush then)."""
         if fleet is not None and fleet.shared:
-            self.runner.gate = fleet.owns_target
+            self.runner.gate = lambda task: runs_here(fleet, task)
         # Everything loaded at start (modules, settings: ~150k objects) lives as long as the
         # worker; freezing it keeps full GC passes from stalling the loop ~100 ms at a time,
         # which showed as the p99 schedule lag of frequent checks.
@@ -154,6 +155,14 @@ class CheckService:
         event = None if t.action is Action.TICK else t.action.value
         alerts.update(self.storage, t.alert, event=event, actor=ACTOR, message=t.message)
         log.info("check_alert." + t.action.value, key=t.alert.dedup_key, message=t.message)
+
+
+def runs_here(fleet: Fleet, task: Task) -> bool:
+    """SQL checks, and endpoint checks labelled with a target, run on the target's lease
+    holder; other endpoint checks on the holder of their `endpoint:<label>` lease."""
+    if task.check.kind == "sql" or task.target in fleet.targets:
+        return fleet.owns_target(task.target)
+    return fleet.owns_endpoint(task.target)
 
 
 async def report(deps: JobDeps, ctx: JobContext) -> JobOutcome:

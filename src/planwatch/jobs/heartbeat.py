@@ -1,11 +1,20 @@
-"""Heartbeat job: keep this worker's row fresh and mark workers with stale heartbeats Dead."""
+"""Heartbeat job: keep this worker's row fresh, mark workers with stale heartbeats Dead, and
+(on the holder of the `job:worker_watch` lease) turn dead workers into health alerts."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import structlog
+
+from planwatch.checks import plan
 from planwatch.clock import utcnow
+from planwatch.jobs import worker_watch
 from planwatch.jobs.deps import JobDeps
 from planwatch.scheduling.runner import JobContext, JobOutcome
 from planwatch.storage import worker_metrics, workers
+
+log = structlog.get_logger(__name__)
 
 
 def beat(deps: JobDeps) -> list[str]:
@@ -15,8 +24,19 @@ def beat(deps: JobDeps) -> list[str]:
     stale = (interval or now - now) * 4
     dead = [w for w in workers.mark_dead(deps.storage, now - stale) if w != deps.worker_id]
     if deps.fleet is not None:
-        deps.fleet.refresh((t.name for t in deps.settings.targets if t.enabled), now)
+        deps.fleet.refresh((t.name for t in deps.settings.targets if t.enabled), now,
+                           plan.endpoint_labels(deps.settings.checks, deps.settings.targets))
+        if deps.fleet.take_singleton(worker_watch.LEASE, stale, now):
+            _watch(deps, now)
     return dead
+
+
+def _watch(deps: JobDeps, now: datetime) -> None:
+    """Dead-worker alerts; a failure here is logged, never the heartbeat's own failure."""
+    try:
+        worker_watch.evaluate(deps, now)
+    except Exception as exc:
+        log.warning("worker_watch.failed", error=str(exc))
 
 
 async def heartbeat(deps: JobDeps, ctx: JobContext) -> JobOutcome:

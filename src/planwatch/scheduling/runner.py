@@ -394,7 +394,10 @@ class Scheduler:
         self._wakeup.set()
 
     def _jitter_for(self, job: _Job) -> dict[str, Any]:
-        return {"key": job.spec.name, "jitter": self._jitter}
+        """At most one interval: a heartbeat must not be jittered past its lease TTL."""
+        interval = job.spec.settings.interval
+        jitter = self._jitter if interval is None else min(self._jitter, interval)
+        return {"key": job.spec.name, "jitter": jitter}
 
     def _job(self, name: str) -> _Job:
         try:

@@ -18,12 +18,17 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, exc
 
+from planwatch.clock import utcnow
 from planwatch.errors import StorageConflict, StorageError
+from planwatch.storage import partitions
 
 log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_PRAGMAS = (
+    # Only takes effect in a database without tables (a new one): free pages can then be
+    # returned to the file system by `PRAGMA incremental_vacuum` (storage/maintenance.py).
+    "auto_vacuum=INCREMENTAL",
     "journal_mode=WAL",
     "busy_timeout=15000",
     "foreign_keys=ON",
@@ -90,6 +95,7 @@ class Storage:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")
+        partitions.ensure(self, utcnow())  # PostgreSQL: the coming days' sample partitions
         log.info("storage.migrated", url=self.url_safe)
 
     def schema_current(self) -> bool:

@@ -5,6 +5,11 @@ at most one batch for a lock, never for the whole cleanup. Expired raw samples a
 rolled up into `query_samples_hourly` (sums per query and UTC hour) in the same transaction
 that deletes them, so a crash never counts a sample twice or loses it. Deleting resolved
 alerts cascades to their events and outbox rows.
+
+On PostgreSQL the samples are partitioned by day (`storage/partitions.py`): whole expired days
+are rolled up and dropped, one transaction per day, instead of deleted row by row; the batches
+then only see what sits outside the day partitions (the pre-partitioning table, the default
+partition), up to the start of the cutoff's day. A day is kept until all of it has expired.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from planwatch.storage import _sql
+from planwatch.storage import _sql, partitions
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import (
     UTCDateTime,
@@ -45,6 +50,7 @@ class Purged:
     batches: int
     seconds: float
     longest_batch_s: float  # the longest single transaction
+    partitions: int = 0  # whole day partitions dropped (PostgreSQL samples)
 
 
 def _victims(kind: str, cutoff: datetime, limit: int) -> tuple[sa.Table, sa.ColumnElement[bool]]:
@@ -70,28 +76,36 @@ _by_id = {
 
 def delete_batch(st: Storage, kind: str, cutoff: datetime, limit: int) -> int:
     """Delete up to `limit` rows of `kind` older than `cutoff`, in one transaction."""
+    return _batch(st, kind, cutoff, limit)[0]
+
+
+def _batch(st: Storage, kind: str, cutoff: datetime, limit: int) -> tuple[int, bool]:
+    """One batch: (rows deleted, whether it was the last one)."""
     if kind not in KINDS:
         raise ValueError(f"unknown retention kind {kind!r}")
     if kind == "samples":
         return _downsample_batch(st, cutoff, limit)
     table, where = _victims(kind, cutoff, limit)
     with st.begin() as conn:
-        return int(conn.execute(sa.delete(table).where(where)).rowcount)
+        rows = int(conn.execute(sa.delete(table).where(where)).rowcount)
+    return rows, rows < limit
 
 
-def _downsample_batch(st: Storage, cutoff: datetime, limit: int) -> int:
+def _downsample_batch(st: Storage, cutoff: datetime, limit: int) -> tuple[int, bool]:
     """Roll up about `limit` of the oldest expired samples into hourly rows and delete them.
 
     The batch is a range of `interval_end` (an index range, no key lists): everything that
     ends before the `limit`-th oldest end, or all rows sharing the oldest end when there
-    are more of those than `limit`. Roll-up and delete are one transaction.
+    are more of those than `limit`. Roll-up and delete are one transaction. A batch can hold
+    fewer than `limit` rows and still not be the last (the rows sharing the `limit`-th end
+    wait for the next one), so it says whether it reached the cutoff.
     """
     s = query_samples
     end = s.c.interval_end
     with st.begin() as conn:
         first = conn.execute(sa.select(sa.func.min(end)).where(end < cutoff)).scalar_one()
         if first is None:
-            return 0
+            return 0, True
         first = from_db(first) if isinstance(first, datetime) else _parse(first)
         nth = conn.execute(
             sa.select(end).where(end < cutoff).order_by(end).offset(limit).limit(1)
@@ -100,7 +114,21 @@ def _downsample_batch(st: Storage, cutoff: datetime, limit: int) -> int:
         # Two-sided, so SQLite's planner (without statistics) picks the interval_end index.
         where = sa.and_(end >= first, end < upper) if upper > first else end == first
         _rollup(conn, where)
-        return int(conn.execute(sa.delete(s).where(where)).rowcount)
+        return int(conn.execute(sa.delete(s).where(where)).rowcount), nth is None
+
+
+def _drop_day(st: Storage, day: partitions.Partition) -> int:
+    """Roll up one expired partition and drop it, in one transaction; its row count."""
+    start = query_samples.c.interval_start
+    where = start < day.upper  # exactly the partition's rows: PostgreSQL prunes to it
+    if day.lower is not None:
+        where = sa.and_(start >= day.lower, where)
+    with st.begin() as conn:
+        count = sa.select(sa.func.count()).select_from(query_samples).where(where)
+        rows = int(conn.execute(count).scalar_one())
+        _rollup(conn, where)
+        partitions.drop(conn, day)
+    return rows
 
 
 def _rollup(conn: sa.Connection, where: sa.ColumnElement[bool]) -> None:
@@ -155,15 +183,24 @@ def purge(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Purged:
     """Delete everything of `kind` older than `cutoff`, batch by batch (blocking)."""
-    rows = batches = 0
+    rows = batches = dropped = 0
     longest = 0.0
     t0 = time.monotonic()
+    if kind == "samples" and partitions.partitioned(st):
+        for day in partitions.expired(st, partitions.day_floor(cutoff)):
+            if should_stop():
+                break
+            b0 = time.monotonic()
+            rows += _drop_day(st, day)
+            dropped += 1
+            longest = max(longest, time.monotonic() - b0)
+        cutoff = partitions.day_floor(cutoff)
     while not should_stop():
         b0 = time.monotonic()
-        n = delete_batch(st, kind, cutoff, batch_size)
+        n, last = _batch(st, kind, cutoff, batch_size)
         longest = max(longest, time.monotonic() - b0)
         rows, batches = rows + n, batches + 1
-        if n < batch_size:
+        if last:
             break
         time.sleep(pause_s)  # let writers waiting for the lock go first
-    return Purged(kind, rows, batches, time.monotonic() - t0, longest)
+    return Purged(kind, rows, batches, time.monotonic() - t0, longest, dropped)

@@ -159,6 +159,8 @@ query_samples = sa.Table(
     # Judged abnormal (regressed, or suspect while learning): never enters a baseline.
     sa.Column("held_out", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_query_samples_interval_end", "interval_end"),
+    # One partition per UTC day plus a default (storage/partitions.py, migration 0006).
+    postgresql_partition_by="RANGE (interval_start)",
 )
 
 baselines = sa.Table(

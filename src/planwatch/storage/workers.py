@@ -55,7 +55,10 @@ def _refuse_if_taken(
 
 
 def heartbeat(st: Storage, instance_id: str, at: datetime) -> None:
-    _update(st, instance_id, last_heartbeat=at)
+    """A sign of life; a worker marked Dead while it was only slow is Running again."""
+    revived = sa.case((w.c.status == WorkerStatus.DEAD.value, WorkerStatus.RUNNING.value),
+                      else_=w.c.status)
+    _update(st, instance_id, last_heartbeat=at, status=revived)
 
 
 def applied_config(st: Storage, instance_id: str, digest: str, at: datetime) -> None:

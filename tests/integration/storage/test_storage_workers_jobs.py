@@ -80,6 +80,12 @@ def test_stale_or_stopped_workers_do_not_block(storage: Storage) -> None:
         "stopped": WorkerStatus.STOPPED,
         "fresh": WorkerStatus.STARTING,
     }
+    # Only slow, not dead: its next heartbeat makes it Running again (and fleet-counted).
+    workers.heartbeat(storage, "crashed", later + timedelta(seconds=1))
+    workers.heartbeat(storage, "stopped", later + timedelta(seconds=1))
+    status = {w.instance_id: w.status for w in workers.list_all(storage)}
+    assert status["crashed"] is WorkerStatus.RUNNING
+    assert status["stopped"] is WorkerStatus.STOPPED
 
 
 def run(name: str, at: datetime, **kw: object) -> JobRun:

@@ -86,7 +86,7 @@ def running(tmp: Path, token: str, storage_url: str | None = None) -> Iterator[L
     log = tmp / "worker.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "planwatch", "-c", str(config), "run"],
+            [sys.executable, "-m", "planwatch", "-c", str(config), "run", "--workers", "1"],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PW_TEST_TOKEN": token},
         )
     base = f"http://127.0.0.1:{port}"

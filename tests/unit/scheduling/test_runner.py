@@ -439,3 +439,13 @@ async def test_a_job_removed_by_a_reload_does_not_run() -> None:
         # Both would have been started in the same pass: no task, no call for "removed".
         assert "job:removed" not in {t.get_name() for t in asyncio.all_tasks()}
     assert ran == ["marker"]
+
+
+async def test_jitter_never_delays_an_interval_job_past_its_interval() -> None:
+    """The heartbeat must run within its lease TTL even when polls are spread over an hour."""
+    recorder = MemoryRecorder()
+    every = JobSettings(interval=timedelta(milliseconds=200))
+    sched = scheduler([spec("heartbeat", ok, settings=every)], recorder,
+                      jitter=timedelta(hours=1))  # the key's own offset would be 48 minutes
+    async with running(sched):
+        await wait_until(lambda: len(recorder.with_status(JobStatus.COMPLETED)) >= 2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from planwatch.storage import tables
+from planwatch.storage import partitions, tables
 
 config = context.config
 
@@ -20,6 +20,7 @@ def _configure(connection: sa.Connection) -> None:
         target_metadata=tables.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=partitions.include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
