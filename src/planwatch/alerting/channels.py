@@ -1,7 +1,9 @@
-"""Notification channels: apprise URLs (Slack, Teams, email, PagerDuty, ...) and a JSON webhook.
+"""Notification channels: apprise URLs (Slack, Teams, email, PagerDuty, ...), a JSON webhook
+and Alertmanager (alerting/alertmanager.py).
 
 `send` is blocking (run it in the worker's thread pool) and raises `DeliveryError` with a
-message that never contains the channel's URL, which usually carries a token.
+message that never contains the channel's URL, which usually carries a token. JSON channels
+send the message's idempotency key as the `Idempotency-Key` header too.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Message:
     text: str
     payload: dict[str, Any]  # the JSON document webhooks receive
     html: str | None = None  # richer body for channels that render HTML (email)
+    key: str = ""  # the idempotency key (also in `payload`)
 
 
 class Channel(Protocol):
@@ -44,10 +47,28 @@ class Channel(Protocol):
 
 
 def create(settings: ChannelSettings) -> Channel:
+    from planwatch.alerting.alertmanager import AlertmanagerChannel  # it builds on this module
+    from planwatch.alerting.grouping import ALERTMANAGER_PREFIX
+
     url = settings.url.reveal()
     if url.startswith(WEBHOOK_PREFIX):
         return WebhookChannel(settings.name, url[len(WEBHOOK_PREFIX):])
+    if url.startswith(ALERTMANAGER_PREFIX):
+        return AlertmanagerChannel(settings.name, url)
     return AppriseChannel(settings.name, url)
+
+
+def post_json(url: str, document: Any, *, key: str, timeout: float) -> None:
+    """POST `document`; any 2xx answer is success, anything else a `DeliveryError`."""
+    headers = {"User-Agent": "planwatch"}
+    if key:
+        headers["Idempotency-Key"] = key
+    try:
+        response = httpx.post(url, json=document, timeout=timeout, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(_scrub(f"{type(exc).__name__}: {exc}", url)) from None
+    if not 200 <= response.status_code < 300:
+        raise DeliveryError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
 
 
 class WebhookChannel:
@@ -59,15 +80,7 @@ class WebhookChannel:
         self._timeout = timeout
 
     def send(self, message: Message) -> None:
-        try:
-            response = httpx.post(
-                self._url, json=message.payload, timeout=self._timeout,
-                headers={"User-Agent": "planwatch"},
-            )
-        except httpx.HTTPError as exc:
-            raise DeliveryError(_scrub(f"{type(exc).__name__}: {exc}", self._url)) from None
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+        post_json(self._url, message.payload, key=message.key, timeout=self._timeout)
 
 
 class AppriseChannel:

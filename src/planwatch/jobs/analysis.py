@@ -14,7 +14,7 @@ from planwatch.clock import utcnow
 from planwatch.collectors.plans import from_json
 from planwatch.config.settings import TargetSettings
 from planwatch.jobs import baselines as baseline_job
-from planwatch.jobs.alerts import apply_transitions
+from planwatch.jobs.alerts import apply_transitions, finding_for
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.findings import HealthFinding, Regression, Severity
 from planwatch.model.jobs import ResultStatus
@@ -80,21 +80,22 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
              for ref in {*(r.ref for r in evaluation.regressions), *newcomers}}
     active = alerts.find_active(st)
     found = [_with_engine_details(r, by_query.get(r.ref, [])) for r in evaluation.regressions]
+    for_ = finding_for(deps.settings)
     transitions = lifecycle.regressions(
         active, found, evaluation.normal, texts=texts,
-        resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
+        resolve_after_windows=cfg.regression.resolve_after_windows, now=now, for_=for_,
     )
     transitions += lifecycle.hotspots(
         active, spots, evaluated_targets=[target.name], texts=texts,
         regressed=[r.ref for r in found],
-        resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
+        resolve_after_windows=cfg.regression.resolve_after_windows, now=now, for_=for_,
     )
     ts = deps.state.targets.get(target.name)
     findings = health.collector_findings(ts.health) if ts and ts.health else []
     findings += _unreachable_findings(deps, [target.name])
     transitions += lifecycle.health(
         active, findings, evaluated_targets=[target.name],
-        resolve_after_windows=cfg.regression.resolve_after_windows, now=now,
+        resolve_after_windows=cfg.regression.resolve_after_windows, now=now, for_=for_,
     )
     apply_transitions(
         st, transitions, actor="analysis", repeat_interval=deps.settings.alerting.repeat_interval
