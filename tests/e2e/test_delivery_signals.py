@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from integration.alerting.alerting_support import regression_alert
-from integration.alerting.receivers import WebhookReceiver
 from workerproc import WorkerProcess, fast_config, wait_for, write_config
 
+from integration.alerting.alerting_support import regression_alert
+from integration.alerting.receivers import WebhookReceiver
 from planwatch.clock import utcnow
 from planwatch.model.alerts import NotificationStatus
 from planwatch.model.jobs import JobRun, WorkerStatus
