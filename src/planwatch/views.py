@@ -34,7 +34,6 @@ def alert(a: Alert) -> dict[str, Any]:
         "resolved_at": _ts(a.resolved_at),
         "title": a.title,
         "details": a.details,
-        "pending_since": _ts(a.pending_since),
     }
 
 

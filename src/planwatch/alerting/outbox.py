@@ -8,12 +8,12 @@ one message with its idempotency key, and records what the channel will have bee
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from planwatch.alerting import alertmanager, grouping, messages, routing
-from planwatch.config.settings import ChannelSettings, Settings
+from planwatch.config.settings import Settings
 from planwatch.model.alerts import Alert, AlertEvent, AlertKind, Delivery, Notification, Silence
 from planwatch.storage import alerts, outbox
 from planwatch.storage import notifications as store
@@ -84,8 +84,8 @@ def batch_due(st: Storage, settings: Settings, now: datetime) -> int:
     """Make one message per due group of every channel; returns how many."""
     channels = {c.name: c for c in settings.alerting.channels}
     states = store.groups(st)
-    base = messages.base_url(settings.http)
-    batches: list[Batch] = []
+    due: dict[tuple[str, str], grouping.GroupPolicy] = {}
+    last = 0
     for w in outbox.waiting(st):
         ch = channels.get(w.channel)
         if ch is None:
@@ -95,34 +95,45 @@ def batch_due(st: Storage, settings: Settings, now: datetime) -> int:
         p = grouping.policy(ch)
         if grouping.due(w.oldest, state.last_sent_at if state else None,
                         bool(state and state.firing), p, now):
-            batches.append(_batch(st, ch, p, w, state, base, now))
-    made = store.create_batches(st, batches, now=now)
+            due[(w.channel, w.group_key)] = p
+            last = max(last, w.last_id)
+    base = messages.base_url(settings.http)
+
+    def plan(rows: Sequence[Delivery], current: Mapping[tuple[str, str], GroupState]
+             ) -> list[Batch]:
+        by_group: dict[tuple[str, str], list[Delivery]] = {}
+        for d in rows:
+            by_group.setdefault((d.channel, d.group_key), []).append(d)
+        return [_batch(group, due[k], current.get(k), base, now)
+                for k, group in by_group.items()]
+
+    made = store.batch_waiting(st, due, last, plan, now=now)
     store.forget_groups(st, [s for s in states.values() if not s.firing and s.last_sent_at
                              and now - s.last_sent_at > FORGET_GROUPS_AFTER])
     return made
 
 
-def _batch(
-    st: Storage, ch: ChannelSettings, p: grouping.GroupPolicy, w: outbox.Waiting,
-    state: GroupState | None, base: str, now: datetime,
-) -> Batch:
-    rows = outbox.group_rows(st, w)
+def _batch(rows: Sequence[Delivery], p: grouping.GroupPolicy, state: GroupState | None,
+           base: str, now: datetime) -> Batch:
+    """Pure: the message carrying `rows` (one group's, oldest first)."""
+    channel, group_key = rows[0].channel, rows[0].group_key
     events = [(d.event_id, d.payload) for d in rows]
     before = state.firing if state else ()
     firing = grouping.firing_after(before, [(d.alert_id, d.payload["event"]) for d in rows])
     seq = (state.seq if state else 0) + 1
-    first = messages.event_key(ch.name, *events[0])
-    key = first if len(events) == 1 else messages.key("group", ch.name, w.group_key, seq, first)
+    first = messages.event_key(channel, *events[0])
+    key = first if len(events) == 1 else messages.key("group", channel, group_key, seq, first)
     labels = state.labels if state else grouping.labels(rows[0].payload, p.by)
-    group = {"key": w.group_key, "labels": labels, "firing": len(firing)}
+    group = {"key": group_key, "labels": labels, "firing": len(firing)}
     if p.alertmanager:
-        title, text, doc = alertmanager.batch(events, channel=ch.name, message_key=key)
+        title, text, doc = alertmanager.batch(events, channel=channel, message_key=key)
     else:
-        title, text, doc = messages.group_message(events, channel=ch.name, group=group,
+        title, text, doc = messages.group_message(events, channel=channel, group=group,
                                                   message_key=key, base=base)
-    message = Notification(None, ch.name, "alerts", key, title, text, doc, group_key=w.group_key,
+    message = Notification(None, channel, "alerts", key, title, text, doc, group_key=group_key,
                            items=len(rows), created_at=now, expires_at=now + GIVE_UP_AFTER)
-    return Batch(message, w, GroupState(ch.name, w.group_key, labels, firing, seq, now))
+    return Batch(message, tuple(d.id for d in rows if d.id is not None),
+                 GroupState(channel, group_key, labels, firing, seq, now))
 
 
 def summary_messages(

@@ -10,18 +10,18 @@ once, any other claim when it expires. Every attempt is written to the alerts' a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from planwatch.errors import NotFound, PlanwatchError, StorageConflict
-from planwatch.model.alerts import AlertEvent, Notification, NotificationStatus
-from planwatch.storage import _sql
+from planwatch.errors import NotFound, PlanwatchError
+from planwatch.model.alerts import AlertEvent, Delivery, Notification, NotificationStatus
+from planwatch.storage import _sql, outbox
 from planwatch.storage.engine import Storage
-from planwatch.storage.outbox import BATCHED, FAILED, SENT, WAITING, Waiting, note_row
+from planwatch.storage.outbox import BATCHED, FAILED, SENT, note_row
 from planwatch.storage.tables import alert_events as ev
 from planwatch.storage.tables import from_db, workers
 from planwatch.storage.tables import notification_groups as g
@@ -48,11 +48,14 @@ class GroupState:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A new message for the rows `waiting` counts, and the group state after it."""
+    """A new message carrying these outbox rows, and its group's state after it."""
 
     notification: Notification
-    waiting: Waiting
+    rows: tuple[int, ...]
     state: GroupState
+
+
+Planner = Callable[[Sequence[Delivery], Mapping[tuple[str, str], GroupState]], list[Batch]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,38 +75,28 @@ def groups(st: Storage) -> dict[tuple[str, str], GroupState]:
         return {(r.channel, r.group_key): _state(r) for r in conn.execute(sa.select(g))}
 
 
-def create_batches(st: Storage, batches: Sequence[Batch], *, now: datetime) -> int:
-    """Per batch, in one transaction: insert the message, move its rows into it and save the
-    group's state. A batch whose rows another worker took meanwhile is dropped (it would say
-    something else than it was rendered from). Returns how many were made."""
-    made = 0
-    for b in batches:
-        try:
-            with st.begin() as conn:
-                _create_batch(conn, b, now)
-            made += 1
-        except (_Taken, StorageConflict):  # another worker made it (same key) or took the rows
-            continue
-    return made
-
-
-class _Taken(Exception):
-    """The batch's rows are no longer all waiting."""
-
-
-def _create_batch(conn: sa.Connection, b: Batch, now: datetime) -> None:
-    w = b.waiting
-    nid = conn.execute(sa.insert(n).values(_row(b.notification, now)).returning(n.c.id)
-                       ).scalar_one()
-    moved = conn.execute(
-        sa.update(o)
-        .where(o.c.status == WAITING, o.c.channel == w.channel, o.c.group_key == w.group_key,
-               o.c.id <= w.last_id)
-        .values(status=BATCHED, notification_id=nid)
-    ).rowcount
-    if moved != b.notification.items:
-        raise _Taken  # rolls the transaction back
-    _sql.upsert(conn, g, [_state_row(b.state)], keys=("channel", "group_key"))
+def batch_waiting(
+    st: Storage, groups: Collection[tuple[str, str]], up_to: int, plan: Planner, *,
+    now: datetime,
+) -> int:
+    """In one transaction: lock the waiting rows of these groups (ids up to `up_to`), let
+    `plan` turn them into messages, insert those, move the rows into them and save the groups'
+    state. Returns how many messages were made."""
+    if not groups:
+        return 0
+    with st.begin() as conn:
+        rows = outbox.lock_waiting(conn, groups, up_to)
+        states = {(s.channel, s.group_key): s for s in map(_state, conn.execute(sa.select(g)))}
+        batches = plan(rows, states) if rows else []
+        if not batches:
+            return 0
+        stmt = sa.insert(n).returning(n.c.id, sort_by_parameter_order=True)
+        ids = conn.execute(stmt, [_row(b.notification, now) for b in batches]).scalars().all()
+        outbox.move_into(conn, [(r, nid) for b, nid in zip(batches, ids, strict=True)
+                                for r in b.rows])
+        _sql.upsert(conn, g, [_state_row(b.state) for b in batches],
+                    keys=("channel", "group_key"))
+    return len(batches)
 
 
 def enqueue(st: Storage, notifications: Sequence[Notification], *, now: datetime) -> list[str]:

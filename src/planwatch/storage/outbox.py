@@ -3,7 +3,7 @@
 Routing reads the events no one has routed yet (`alert_events.routed_at IS NULL`) and, in one
 transaction, inserts one row per (event, channel) — the unique key makes a repeat a no-op —,
 writes any "suppressed" notes and marks the events routed. A row waits (`pending`) until its
-group is due; `storage.notifications.create_batches` then puts it in a message (`batched`),
+group is due; `storage.notifications.batch_waiting` then puts it in a message (`batched`),
 which ends `sent` or `failed` with it.
 """
 
@@ -115,17 +115,24 @@ def waiting(st: Storage) -> list[Waiting]:
                 for ch, key, n, oldest, last in conn.execute(stmt)]
 
 
-def group_rows(st: Storage, w: Waiting) -> list[Delivery]:
-    """The rows `w` counts (none newer than its last id), oldest first."""
-    stmt = (
-        sa.select(o)
-        .where(o.c.status == WAITING, o.c.channel == w.channel, o.c.group_key == w.group_key,
-               o.c.id <= w.last_id)
-        .order_by(o.c.id)
-    )
-    with st.connect() as conn:
-        return [Delivery(r.id, r.alert_id, r.event_id, r.channel, r.payload or {}, r.group_key,
-                         r.created_at) for r in conn.execute(stmt)]
+def lock_waiting(conn: sa.Connection, groups: Collection[tuple[str, str]],
+                 up_to: int) -> list[Delivery]:
+    """In the caller's transaction: the waiting rows of these (channel, group)s, oldest first,
+    locked (PostgreSQL skips rows another worker is batching; SQLite writes one at a time)."""
+    stmt = (sa.select(o).where(o.c.status == WAITING, o.c.id <= up_to).order_by(o.c.id)
+            .with_for_update(skip_locked=True))
+    wanted = set(groups)
+    return [Delivery(r.id, r.alert_id, r.event_id, r.channel, r.payload or {}, r.group_key,
+                     r.created_at)
+            for r in conn.execute(stmt) if (r.channel, r.group_key) in wanted]
+
+
+def move_into(conn: sa.Connection, moves: Sequence[tuple[int, int]]) -> None:
+    """In the caller's transaction: rows (id) now travel in messages (notification id)."""
+    stmt = (sa.update(o).where(o.c.id == sa.bindparam("row"))
+            .values(status=BATCHED, notification_id=sa.bindparam("nid")))
+    for chunk in _sql.chunks(moves, 5000):
+        conn.execute(stmt, [{"row": r, "nid": nid} for r, nid in chunk])
 
 
 def give_up_waiting(st: Storage, channel: str, before: datetime) -> int:

@@ -48,7 +48,6 @@ ALERT = {
     "query_id": NSTR, "query_text": NSTR, "plan_changed": NBOOL, "baseline_ms": NNUM,
     "current_ms": NNUM, "ratio": NNUM, "opened_at": TS, "updated_at": TS, "resolved_at": TS,
     "title": STR, "details": OBJ, "query_pk": NINT, "silenced_until": TS, "silenced_by": NSTR,
-    "pending_since": TS,
 }
 EVENT = {"at": TS, "event": STR, "actor": STR, "message": STR, "data": OBJ}
 QUERY = {
