@@ -127,12 +127,11 @@ def lock_waiting(conn: sa.Connection, groups: Collection[tuple[str, str]],
             for r in conn.execute(stmt) if (r.channel, r.group_key) in wanted]
 
 
-def move_into(conn: sa.Connection, moves: Sequence[tuple[int, int]]) -> None:
-    """In the caller's transaction: rows (id) now travel in messages (notification id)."""
-    stmt = (sa.update(o).where(o.c.id == sa.bindparam("row"))
-            .values(status=BATCHED, notification_id=sa.bindparam("nid")))
-    for chunk in _sql.chunks(moves, 5000):
-        conn.execute(stmt, [{"row": r, "nid": nid} for r, nid in chunk])
+def move_into(conn: sa.Connection, rows: Sequence[int], notification_id: int) -> None:
+    """In the caller's transaction: these rows now travel in that message."""
+    for chunk in _sql.chunks(sorted(rows)):
+        conn.execute(sa.update(o).where(o.c.id.in_(chunk))
+                     .values(status=BATCHED, notification_id=notification_id))
 
 
 def give_up_waiting(st: Storage, channel: str, before: datetime) -> int:
