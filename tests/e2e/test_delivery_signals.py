@@ -81,14 +81,14 @@ def test_a_worker_killed_mid_delivery_sends_it_once_more_with_the_same_key(
         wait_for(lambda: all(utcnow() - (w.last_heartbeat or w.started_at) > stale
                              for w in workers.list_all(st)), what="a stale heartbeat")
         with WorkerProcess(path) as second:
-            wait_for(lambda: len(receiver.received) == 1, what="the re-sent message",
-                     process=second)
+            wait_for(lambda: receiver.hits == 2 and notified(st, alert_id),
+                     what="the re-sent message", process=second)
             runs = len(processing_runs(st))
             wait_for(lambda: len(processing_runs(st)) >= runs + 3,
                      what="three more alert processing runs", process=second)
             assert second.stop() == 0
         assert receiver.keys == [key, key]  # at most one duplicate, same key
-        assert receiver.received[0]["idempotency_key"] == key
+        assert {d["idempotency_key"] for d in receiver.received} == {key}
         assert notified(st, alert_id) == 1
         [message] = notifications.listing(st)
         assert (message.status, message.attempts) == (NotificationStatus.SENT, 1)
@@ -122,5 +122,28 @@ def test_a_clean_stop_mid_delivery_sends_nothing_twice(
         assert notified(st, alert_id) == 1
         [message] = notifications.listing(st)
         assert message.status is NotificationStatus.SENT
+    finally:
+        st.close()
+
+
+def test_a_clean_stop_with_no_answer_within_the_grace_resends_once_with_the_same_key(
+    tmp_path: Path, receiver: WebhookReceiver
+) -> None:
+    path = config(tmp_path, receiver)
+    st, alert_id = seed_alert(path)
+    try:
+        with WorkerProcess(path) as first:
+            wait_for(lambda: receiver.hits == 1, what="the first attempt", process=first)
+            first.send(signal.SIGTERM)  # the receiver keeps its answer past the grace
+            assert first.proc.wait(timeout=10) == 0
+            assert first.events("notification.in_doubt")
+        [key] = receiver.keys
+        receiver.hold = False
+        receiver.release.set()
+        with WorkerProcess(path) as second:  # the stopped worker's claim is free at once
+            wait_for(lambda: receiver.hits == 2 and notified(st, alert_id),
+                     what="the re-sent message", process=second)
+            assert second.stop() == 0
+        assert receiver.keys == [key, key] and notified(st, alert_id) == 1
     finally:
         st.close()
