@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from planwatch.errors import NotFound, PlanwatchError
 from planwatch.model.alerts import AlertEvent, Delivery, Notification, NotificationStatus
+from planwatch.model.jobs import WorkerStatus
 from planwatch.storage import _sql, outbox
 from planwatch.storage.engine import Storage
 from planwatch.storage.outbox import BATCHED, FAILED, SENT, note_row
@@ -29,7 +30,7 @@ from planwatch.storage.tables import notification_outbox as o
 from planwatch.storage.tables import notifications as n
 
 PENDING = NotificationStatus.PENDING.value
-GONE_WORKERS = ("Stopped", "Dead")
+GONE_WORKERS = (WorkerStatus.STOPPED.value, WorkerStatus.DEAD.value)
 
 
 class NotResendable(PlanwatchError):
@@ -199,18 +200,14 @@ def get(st: Storage, notification_id: int) -> Notification:
 
 
 def listing(
-    st: Storage, *, status: str | None = None, channel: str | None = None,
-    alert_id: int | None = None, limit: int = 100,
+    st: Storage, *, status: str | None = None, channel: str | None = None, limit: int = 100,
 ) -> list[Notification]:
-    """Messages, newest first; of one status, one channel, or carrying one alert's events."""
+    """Messages, newest first; of one status or one channel."""
     stmt = sa.select(n).order_by(n.c.id.desc()).limit(limit)
     if status is not None:
         stmt = stmt.where(n.c.status == NotificationStatus(status).value)
     if channel is not None:
         stmt = stmt.where(n.c.channel == channel)
-    if alert_id is not None:
-        stmt = stmt.where(n.c.id.in_(sa.select(o.c.notification_id)
-                                     .where(o.c.alert_id == alert_id)))
     with st.connect() as conn:
         return [_from_row(r) for r in conn.execute(stmt)]
 

@@ -41,7 +41,6 @@ class Waiting:
 
     channel: str
     group_key: str
-    rows: int
     oldest: datetime
     last_id: int
 
@@ -102,17 +101,16 @@ def route(
 
 
 def waiting(st: Storage) -> list[Waiting]:
-    """Per (channel, group): rows not yet in a message, the oldest one's time, the last id."""
+    """Per (channel, group) with rows not yet in a message: the oldest one's time, last id."""
     stmt = (
-        sa.select(o.c.channel, o.c.group_key, sa.func.count(), sa.func.min(o.c.created_at),
-                  sa.func.max(o.c.id))
+        sa.select(o.c.channel, o.c.group_key, sa.func.min(o.c.created_at), sa.func.max(o.c.id))
         .where(o.c.status == WAITING)
         .group_by(o.c.channel, o.c.group_key)
         .order_by(o.c.channel, o.c.group_key)
     )
     with st.connect() as conn:
-        return [Waiting(ch, key, int(n), _utc(oldest), int(last))
-                for ch, key, n, oldest, last in conn.execute(stmt)]
+        return [Waiting(ch, key, _utc(oldest), int(last))
+                for ch, key, oldest, last in conn.execute(stmt)]
 
 
 def lock_waiting(conn: sa.Connection, groups: Collection[tuple[str, str]],
