@@ -93,8 +93,7 @@ def batch_waiting(
             return 0
         stmt = sa.insert(n).returning(n.c.id, sort_by_parameter_order=True)
         ids = conn.execute(stmt, [_row(b.notification, now) for b in batches]).scalars().all()
-        for b, nid in zip(batches, ids, strict=True):
-            outbox.move_into(conn, b.rows, nid)
+        outbox.move_into(conn, [(b.rows, nid) for b, nid in zip(batches, ids, strict=True)])
         _sql.upsert(conn, g, [_state_row(b.state) for b in batches],
                     keys=("channel", "group_key"))
     return len(batches)

@@ -125,11 +125,22 @@ def lock_waiting(conn: sa.Connection, groups: Collection[tuple[str, str]],
             for r in conn.execute(stmt) if (r.channel, r.group_key) in wanted]
 
 
-def move_into(conn: sa.Connection, rows: Sequence[int], notification_id: int) -> None:
-    """In the caller's transaction: these rows now travel in that message."""
-    for chunk in _sql.chunks(sorted(rows)):
-        conn.execute(sa.update(o).where(o.c.id.in_(chunk))
-                     .values(status=BATCHED, notification_id=notification_id))
+def move_into(conn: sa.Connection, batches: Sequence[tuple[Sequence[int], int]]) -> None:
+    """In the caller's transaction: each batch's rows now travel in its message (id).
+
+    Rows of one-row batches (no grouping) go in one executemany; larger batches by IN lists.
+    """
+    singles = [(rows[0], nid) for rows, nid in batches if len(rows) == 1]
+    if singles:
+        stmt = (sa.update(o).where(o.c.id == sa.bindparam("row"))
+                .values(status=BATCHED, notification_id=sa.bindparam("nid")))
+        for chunk in _sql.chunks(singles, 5000):
+            conn.execute(stmt, [{"row": r, "nid": nid} for r, nid in chunk])
+    for rows, nid in batches:
+        if len(rows) > 1:
+            for ids in _sql.chunks(sorted(rows)):
+                conn.execute(sa.update(o).where(o.c.id.in_(ids))
+                             .values(status=BATCHED, notification_id=nid))
 
 
 def give_up_waiting(st: Storage, channel: str, before: datetime) -> int:
