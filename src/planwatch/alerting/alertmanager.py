@@ -5,10 +5,10 @@ one planwatch alert episode (opening or reopening to resolution): alertname, sev
 target, database, query_id, subject and `idempotency_key` — the key of the episode on this
 channel. Posting the same alert again is therefore idempotent by construction; the key of the
 event that caused a post is in the `event_key` annotation. (A severity change makes new
-labels: the old ones, no longer re-posted, resolve in Alertmanager on its resolve_timeout.) Firing alerts are posted without
-`endsAt` (Alertmanager then resolves them after its `resolve_timeout` unless they are posted
-again: planwatch re-posts them every `repeat_interval`, 1m by default); a resolved one with
-`endsAt`.
+labels: the old ones, no longer re-posted, resolve in Alertmanager on its resolve_timeout.)
+Firing alerts are posted without `endsAt` (Alertmanager then resolves them after its
+`resolve_timeout` unless they are posted again: planwatch re-posts them every
+`repeat_interval`, 1m by default); a resolved one with `endsAt`.
 """
 
 from __future__ import annotations
