@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import structlog
 
-from planwatch import __version__, logs, render, views
+from planwatch import __version__, cli_notifications, logs, render, views
 from planwatch.clock import utcnow
 from planwatch.config import loader
 from planwatch.config import secrets as secret_box
@@ -453,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
     ch = add("checks", cmd_checks, "SQL and endpoint checks: last status, 7-day success rate")
     ch.add_argument("--json", action="store_true", help="stable JSON output (docs/checks.md)")
+    cli_notifications.register(add, _open)
     w = add("workers", cmd_workers, "list workers and their heartbeats")
     w.add_argument("--json", action="store_true", help="stable JSON output (docs/cli.md)")
     s = add("secrets", cmd_secrets, "encrypt a secret for the config (enc:...)")

@@ -21,7 +21,7 @@ from planwatch.collectors.plans import from_json
 from planwatch.config import loader
 from planwatch.devtools import pgcluster
 from planwatch.devtools.pgcluster import free_port
-from planwatch.model.alerts import Alert, AlertKind
+from planwatch.model.alerts import Alert, AlertKind, AlertStatus
 from planwatch.storage import alerts, plans, queries
 from planwatch.storage.engine import Storage
 
@@ -104,8 +104,10 @@ class Workload:
 
 
 def _regression_alert(storage: Storage) -> Alert | None:
+    """The orders query's regression alert once it is open (pending alerts notify nobody)."""
     for a in alerts.list_alerts(storage, status="open", kind=AlertKind.REGRESSION.value):
-        if a.query_text and "orders o join customers" in a.query_text.lower():
+        if a.status is AlertStatus.OPEN and a.query_text and \
+                "orders o join customers" in a.query_text.lower():
             return a
     return None
 

@@ -159,3 +159,15 @@ def checks_table(rows: Sequence[dict[str, object]]) -> str:
     ]
     return _table(["CHECK", "TARGET", "STATUS", "LAST RUN", "VALUE", "OK 7D", "RUNS 7D",
                    "MESSAGE"], table)
+
+
+def notifications_table(rows: Sequence[dict[str, object]]) -> str:
+    """`planwatch notifications`: rows of `alerting.notifications.as_json`."""
+    if not rows:
+        return "no notifications"
+    return _table(
+        ["ID", "STATUS", "CHANNEL", "KIND", "ITEMS", "ATTEMPTS", "CREATED", "LAST ERROR / TITLE"],
+        [(r["id"], r["status"], r["channel"], r["kind"], r["items"], r["attempts"],
+          str(r["created_at"] or "")[:16].replace("T", " "),
+          _short(str(r["last_error"] or r["title"]), 60)) for r in rows],
+    )

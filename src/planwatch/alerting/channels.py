@@ -1,7 +1,9 @@
-"""Notification channels: apprise URLs (Slack, Teams, email, PagerDuty, ...) and a JSON webhook.
+"""Notification channels: apprise URLs (Slack, Teams, email, PagerDuty, ...), a JSON webhook
+and Alertmanager (alerting/alertmanager.py).
 
 `send` is blocking (run it in the worker's thread pool) and raises `DeliveryError` with a
-message that never contains the channel's URL, which usually carries a token.
+message that never contains the channel's URL, which usually carries a token. JSON channels
+send the message's idempotency key as the `Idempotency-Key` header too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ TIMEOUT_S = 10.0
 _ANY_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _apprise_lock = threading.Lock()
 _apprise_loaded = False
+_client_lock = threading.Lock()
+_client: httpx.Client | None = None
 
 
 class DeliveryError(PlanwatchError):
@@ -35,6 +39,7 @@ class Message:
     text: str
     payload: dict[str, Any]  # the JSON document webhooks receive
     html: str | None = None  # richer body for channels that render HTML (email)
+    key: str = ""  # the idempotency key (also in `payload`)
 
 
 class Channel(Protocol):
@@ -44,10 +49,28 @@ class Channel(Protocol):
 
 
 def create(settings: ChannelSettings) -> Channel:
+    from planwatch.alerting.alertmanager import AlertmanagerChannel  # it builds on this module
+    from planwatch.alerting.grouping import ALERTMANAGER_PREFIX
+
     url = settings.url.reveal()
     if url.startswith(WEBHOOK_PREFIX):
         return WebhookChannel(settings.name, url[len(WEBHOOK_PREFIX):])
+    if url.startswith(ALERTMANAGER_PREFIX):
+        return AlertmanagerChannel(settings.name, url)
     return AppriseChannel(settings.name, url)
+
+
+def post_json(url: str, document: Any, *, key: str, timeout: float) -> None:
+    """POST `document`; any 2xx answer is success, anything else a `DeliveryError`."""
+    headers = {"User-Agent": "planwatch"}
+    if key:
+        headers["Idempotency-Key"] = key
+    try:
+        response = _http().post(url, json=document, timeout=timeout, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(_scrub(f"{type(exc).__name__}: {exc}", url)) from None
+    if not 200 <= response.status_code < 300:
+        raise DeliveryError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
 
 
 class WebhookChannel:
@@ -59,15 +82,7 @@ class WebhookChannel:
         self._timeout = timeout
 
     def send(self, message: Message) -> None:
-        try:
-            response = httpx.post(
-                self._url, json=message.payload, timeout=self._timeout,
-                headers={"User-Agent": "planwatch"},
-            )
-        except httpx.HTTPError as exc:
-            raise DeliveryError(_scrub(f"{type(exc).__name__}: {exc}", self._url)) from None
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+        post_json(self._url, message.payload, key=message.key, timeout=self._timeout)
 
 
 class AppriseChannel:
@@ -93,6 +108,16 @@ class AppriseChannel:
             lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
             reason = "; ".join(lines)[-500:] or "apprise reported a failure"
             raise DeliveryError(_scrub(reason, self._url))
+
+
+def _http() -> httpx.Client:
+    """One connection pool for the JSON channels of the process (thread-safe): a client per
+    post would cost ~20 ms each, mostly building its TLS context."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client()
+        return _client
 
 
 def _apprise() -> Any:

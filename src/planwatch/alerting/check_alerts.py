@@ -1,22 +1,22 @@
-"""Pure check-alert transitions: the latest run of each (check, target) -> alert changes.
+"""Check alerts (pure): the latest run of each (check, target) -> what fires, what is normal.
 
 Dedup key = kind `check` + target + subject, the subject being the check name plus the
 dataset row's label values (`orders-backlog{region=eu}`), as in `lifecycle.dedup_key`.
-A warning, critical or error evaluation opens the alert (or reopens the one resolved
-within `repeat_interval`) and updates it while it lasts — a change of severity or status
-is an event; the latest run of a (check, target) is its whole truth, so every active alert
-of it that the run did not report as failing (ok again, or a dataset row no longer
-returned) is resolved — unless the run failed as a whole, which says nothing about rows.
-Errors alert at warning severity: the KPI is unknown, not bad.
+A warning, critical or error evaluation fires (through `lifecycle.fire`: pending first, open
+once it held for the check's `for`); a change of severity or status is an `updated` event.
+The latest run of a (check, target) is its whole truth, so every active alert of it that the
+run did not report as failing (ok again, or a dataset row no longer returned) is normal — it
+resolves after `resolve_after` such runs — unless the run failed as a whole, which says
+nothing about rows. Errors alert at warning severity: the KPI is unknown, not bad.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from planwatch.alerting.lifecycle import Action, Transition, dedup_key
+from planwatch.alerting import lifecycle
+from planwatch.alerting.lifecycle import Action, Policy, Transition, dedup_key
 from planwatch.model.alerts import Alert, AlertKind, AlertStatus
 from planwatch.model.checks import CheckResult, CheckStatus, Labels
 from planwatch.model.findings import Severity
@@ -53,71 +53,67 @@ def transitions(
     results: Iterable[CheckResult],
     *,
     now: datetime,
-    recently_resolved: Mapping[str, Alert] | None = None,
     runbooks: Mapping[str, str | None] | None = None,
+    policies: Mapping[str, Policy] | None = None,
 ) -> list[Transition]:
-    """Open/update/resolve check alerts for the newest run of each (check, target)."""
-    reopenable = recently_resolved or {}
+    """Fire or calm the check alerts of the newest run of each (check, target).
+
+    `policies`: per check name (default: open at once, resolve on the first ok run).
+    """
     out: list[Transition] = []
     for (check, target), run in latest_runs(results).items():
+        policy = (policies or {}).get(check, Policy())
         failing: set[str] = set()
         for r in run:
             if r.status is CheckStatus.OK:
                 continue
             k = key(check, target, r.labels)
             failing.add(k)
-            runbook = (runbooks or {}).get(check)
-            t = _failing(active.get(k), reopenable.get(k), k, r, runbook, now)
+            t = _fire(active.get(k), k, r, (runbooks or {}).get(check), policy, now)
             if t is not None:
                 out.append(t)
         if any(r.status is CheckStatus.ERROR and not r.labels for r in run):
-            continue  # the run failed as a whole: its rows are unknown, not resolved
+            continue  # the run failed as a whole: its rows are unknown, not normal
         for k, alert in active.items():
             if k not in failing and _belongs(alert, check, target):
-                out.append(_resolve(alert, run, now))
+                out.append(lifecycle.calm(alert, resolve_after=policy.resolve_after, now=now,
+                                          why=_why_normal(alert, run)))
     return out
 
 
-def _failing(
-    current: Alert | None,
-    resolved: Alert | None,
-    k: str,
-    r: CheckResult,
-    runbook: str | None,
+def _fire(
+    current: Alert | None, k: str, r: CheckResult, runbook: str | None, policy: Policy,
     now: datetime,
 ) -> Transition | None:
     severity = Severity.CRITICAL if r.status is CheckStatus.CRITICAL else Severity.WARNING
     title = f"check {r.check} is {r.status.value} on {r.target}: {r.message}"[:500]
-    details = {
-        "check": r.check, "labels": r.labels_dict, "status": r.status.value,
-        "value": r.value, "value_text": r.value_text, "message": r.message,
-        "runbook_url": runbook,
-    }
-    if current is None and resolved is None:
-        alert = Alert(
-            id=None, dedup_key=k, kind=AlertKind.CHECK, status=AlertStatus.OPEN,
-            severity=severity, target=r.target, database=None, subject=subject(r.check, r.labels),
-            title=title, opened_at=now, updated_at=now, details=details,
-        )
-        return Transition(Action.OPEN, alert, title)
-    if current is None:
-        assert resolved is not None
-        alert = dataclasses.replace(
-            resolved, status=AlertStatus.OPEN, severity=severity, title=title, updated_at=now,
-            resolved_at=None, normal_windows=0, details=details,
-        )
-        return Transition(Action.UPDATE, alert, f"reopened: {r.status.value}: {r.message}")
+    candidate = Alert(
+        id=None, dedup_key=k, kind=AlertKind.CHECK, status=AlertStatus.PENDING,
+        severity=severity, target=r.target, database=None, subject=subject(r.check, r.labels),
+        title=title,
+        details={
+            "check": r.check, "labels": r.labels_dict, "status": r.status.value,
+            "value": r.value, "value_text": r.value_text, "message": r.message,
+            "runbook_url": runbook,
+        },
+    )
+    change = _change(current, severity, r.status) if current is not None else None
+    t = lifecycle.fire(current, candidate, for_=policy.for_, now=now,
+                       message=f"{r.status.value}: {r.message}"[:500], change=change)
+    if t.action is Action.TICK and current is not None and current.normal_windows == 0 and (
+            current.updated_at is not None and now - current.updated_at < TOUCH_EVERY):
+        return None  # nothing new to save yet
+    return t
+
+
+def _change(current: Alert, severity: Severity, status: CheckStatus) -> str:
     before = current.details.get("status")
-    alert = dataclasses.replace(current, severity=severity, title=title, updated_at=now,
-                                normal_windows=0, details=details)
-    if current.severity != severity or before != r.status.value:
-        change = f"status {before} -> {r.status.value}"
-        if current.severity != severity:
-            change = f"severity {current.severity.value} -> {severity.value} ({change})"
-        return Transition(Action.UPDATE, alert, change)
-    if current.updated_at is None or now - current.updated_at >= TOUCH_EVERY:
-        return Transition(Action.TICK, alert)
-    return None
+    if current.severity == severity and before == status.value:
+        return ""
+    change = f"status {before} -> {status.value}"
+    if current.severity != severity:
+        change = f"{lifecycle.severity_change(current.severity, severity)} ({change})"
+    return change
 
 
 def _belongs(alert: Alert, check: str, target: str) -> bool:
@@ -128,11 +124,7 @@ def _belongs(alert: Alert, check: str, target: str) -> bool:
     )
 
 
-def _resolve(alert: Alert, run: list[CheckResult], now: datetime) -> Transition:
-    resolved = dataclasses.replace(
-        alert, status=AlertStatus.RESOLVED, resolved_at=now, updated_at=now, normal_windows=1
-    )
+def _why_normal(alert: Alert, run: list[CheckResult]) -> str:
     labels = alert.details.get("labels") or {}
     seen = any(r.labels_dict == labels for r in run)
-    why = "check ok again" if seen else "no longer returned by the check"
-    return Transition(Action.RESOLVE, resolved, why)
+    return "check ok again" if seen else "no longer returned by the check"

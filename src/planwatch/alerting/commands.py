@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from planwatch.alerting import channels, silences, summary
+from planwatch.alerting import delivery, silences, summary
 from planwatch.config.settings import Settings
 from planwatch.model.alerts import Silence
 from planwatch.storage import silences as silence_store
@@ -13,18 +15,11 @@ from planwatch.storage.engine import Storage
 
 
 def send_summary(st: Storage, settings: Settings, now: datetime) -> dict[str, str | None]:
-    """Send the summary to every channel in turn; each channel's error or None."""
-    msg = summary.message(summary.collect(st, settings, now))
-    results: dict[str, str | None] = {}
-    for cfg in settings.alerting.channels:
-        try:
-            channels.create(cfg).send(msg)
-            results[cfg.name] = None
-        except channels.DeliveryError as exc:
-            results[cfg.name] = str(exc)
-        except Exception as exc:  # one channel's bug or crash never stops the others
-            results[cfg.name] = type(exc).__name__
-    return results
+    """Put the summary in the outbox and send it now; each channel's error or None. A channel
+    that failed gets it again from the worker's alert processing, like any notification."""
+    keys = summary.enqueue(st, settings, summary.collect(st, settings, now), now,
+                           key=("manual", now.isoformat()))
+    return asyncio.run(delivery.send_now(st, settings, keys, now, worker=f"cli:{os.getpid()}"))
 
 
 def add_silence(

@@ -1,42 +1,27 @@
-"""Route alert events into the outbox, then deliver due rows, each channel on its own.
+"""Route alert events into the outbox, then batch each channel's groups into messages.
 
-Routing is blocking storage work in bulk. Delivery runs one coroutine per channel: a channel
-that times out or answers 500 only backs off its own rows (exponentially per row attempt,
-with the `scheduling.backoff` policy: 30s, 60s, ... 10m), the others keep going. Rows
-older than `GIVE_UP_AFTER` are marked failed instead of retried.
+Both steps are blocking storage work in bulk, done by the alert processing job before it
+delivers (alerting/delivery.py). Routing writes one outbox row per (event, channel) with the
+row's group (alerting/grouping.py); batching turns the rows of every group that is due into
+one message with its idempotency key, and records what the channel will have been told.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any, TypeVar
 
-import structlog
-
-from planwatch import logs
-from planwatch.alerting import messages, routing
-from planwatch.alerting.channels import Channel, DeliveryError, Message
+from planwatch.alerting import alertmanager, grouping, messages, routing
 from planwatch.config.settings import Settings
-from planwatch.model.alerts import AlertEvent, AlertKind, Delivery, Silence
-from planwatch.scheduling.backoff import RetryPolicy
+from planwatch.model.alerts import Alert, AlertEvent, AlertKind, Delivery, Notification, Silence
 from planwatch.storage import alerts, outbox
+from planwatch.storage import notifications as store
 from planwatch.storage.engine import Storage
+from planwatch.storage.notifications import Batch, GroupState
 
-log = structlog.stdlib.get_logger(__name__)
-T = TypeVar("T")
-Blocking = Callable[..., Awaitable[Any]]
-
-RETRY = RetryPolicy(initial=timedelta(seconds=30), multiplier=2.0, max=timedelta(minutes=10))
-GIVE_UP_AFTER = timedelta(hours=24)
-CLAIM_HOLD = timedelta(minutes=2)  # longer than any single send may take
-BATCH = 50
-CHANNEL_BUDGET_S = 60.0  # sending time per channel per cycle before new batches wait
+GIVE_UP_AFTER = timedelta(hours=24)  # a message still unsent this long after it was made
+FORGET_GROUPS_AFTER = timedelta(days=1)  # state of an all-resolved group is kept this long
 
 
 @dataclass
@@ -44,15 +29,7 @@ class RouteStats:
     events: int = 0
     enqueued: int = 0
     suppressed: int = 0
-
-
-@dataclass
-class DeliveryStats:
-    sent: int = 0
-    failed: int = 0
-    given_up: int = 0
-    failing_channels: list[str] = field(default_factory=list)
-    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, outcome)
+    messages: int = 0  # made by batching in this cycle
 
 
 def target_tags(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -70,7 +47,8 @@ def route_pending(
     cfg = settings.alerting
     tags = target_tags(settings)
     base = messages.base_url(settings.http)
-    unreachable = _unreachable_targets(st)
+    unreachable = unreachable_targets(st)
+    by = {c.name: grouping.policy(c).by for c in cfg.channels}
     deliveries: list[Delivery] = []
     notes: list[AlertEvent] = []
     for item in pending:
@@ -87,7 +65,8 @@ def route_pending(
             continue
         if decision.channels:
             payload = messages.payload(a, ev, base=base)
-            deliveries += [Delivery(None, ev.alert_id, item.event_id, name, payload)
+            deliveries += [Delivery(None, ev.alert_id, item.event_id, name, payload,
+                                    grouping.key(grouping.labels(payload, by[name])), ev.at)
                            for name in decision.channels]
     stats.events, stats.suppressed = len(pending), len(notes)
     stats.enqueued = outbox.route(
@@ -96,102 +75,83 @@ def route_pending(
     return stats
 
 
-def _unreachable_targets(st: Storage) -> set[str]:
+def unreachable_targets(st: Storage) -> set[str]:
     found = alerts.list_alerts(st, status="open", kind=AlertKind.HEALTH.value, limit=100_000)
     return {a.target for a in found if a.subject == routing.UNREACHABLE}
 
 
-def message_of(d: Delivery) -> Message:
-    p = d.payload
-    return Message(title=str(p.get("title", "planwatch")), text=str(p.get("text", "")),
-                   payload=p)
+def batch_due(st: Storage, settings: Settings, now: datetime) -> int:
+    """Make one message per due group of every channel; returns how many."""
+    channels = {c.name: c for c in settings.alerting.channels}
+    states = store.groups(st)
+    due: dict[tuple[str, str], grouping.GroupPolicy] = {}
+    last = 0
+    for w in outbox.waiting(st):
+        ch = channels.get(w.channel)
+        if ch is None:
+            outbox.give_up_waiting(st, w.channel, now - GIVE_UP_AFTER)
+            continue
+        state = states.get((w.channel, w.group_key))
+        p = grouping.policy(ch)
+        if grouping.due(w.oldest, state.last_sent_at if state else None,
+                        bool(state and state.firing), p, now):
+            due[(w.channel, w.group_key)] = p
+            last = max(last, w.last_id)
+    base = messages.base_url(settings.http)
+
+    def plan(rows: Sequence[Delivery], current: Mapping[tuple[str, str], GroupState]
+             ) -> list[Batch]:
+        by_group: dict[tuple[str, str], list[Delivery]] = {}
+        for d in rows:
+            by_group.setdefault((d.channel, d.group_key), []).append(d)
+        return [_batch(group, due[k], current.get(k), base, now)
+                for k, group in by_group.items()]
+
+    made = store.batch_waiting(st, due, last, plan, now=now)
+    store.forget_groups(st, [s for s in states.values() if not s.firing and s.last_sent_at
+                             and now - s.last_sent_at > FORGET_GROUPS_AFTER])
+    return made
 
 
-async def deliver_due(
-    st: Storage,
-    channels: Mapping[str, Channel],
-    *,
-    now: datetime,
-    blocking: Blocking,
-    policy: RetryPolicy = RETRY,
-) -> DeliveryStats:
-    """Send every due row; one task per channel so a failing channel delays only itself."""
-    stats = DeliveryStats()
-    due = await blocking(outbox.channels_due, st, now)
-    tasks = []
-    for name in due:
-        channel = channels.get(name)
-        if channel is None:
-            continue  # a channel removed from the config: its rows wait (or age out)
-        tasks.append(_deliver_channel(st, channel, now, blocking, policy, stats))
-    results = await asyncio.gather(*tasks, return_exceptions=True)  # let every channel finish
-    await blocking(_give_up_orphans, st, set(due) - set(channels), now, stats)
-    for r in results:
-        if isinstance(r, BaseException):  # storage trouble: the job run fails visibly
-            raise r
-    return stats
+def _batch(rows: Sequence[Delivery], p: grouping.GroupPolicy, state: GroupState | None,
+           base: str, now: datetime) -> Batch:
+    """Pure: the message carrying `rows` (one group's, oldest first)."""
+    channel, group_key = rows[0].channel, rows[0].group_key
+    events = [(d.event_id, d.payload) for d in rows]
+    before = state.firing if state else ()
+    firing = grouping.firing_after(before, [(d.alert_id, d.payload["event"]) for d in rows])
+    seq = (state.seq if state else 0) + 1
+    first = messages.event_key(channel, *events[0])
+    key = first if len(events) == 1 else messages.key("group", channel, group_key, seq, first)
+    labels = state.labels if state else grouping.labels(rows[0].payload, p.by)
+    group = {"key": group_key, "labels": labels, "firing": len(firing)}
+    if p.alertmanager:
+        title, text, doc = alertmanager.batch(events, channel=channel, message_key=key)
+    else:
+        title, text, doc = messages.group_message(events, channel=channel, group=group,
+                                                  message_key=key, base=base)
+    message = Notification(None, channel, "alerts", key, title, text, doc, group_key=group_key,
+                           items=len(rows), created_at=now, expires_at=now + GIVE_UP_AFTER)
+    return Batch(message, tuple(d.id for d in rows if d.id is not None),
+                 GroupState(channel, group_key, labels, firing, seq, now))
 
 
-async def _deliver_channel(
-    st: Storage,
-    channel: Channel,
-    now: datetime,
-    blocking: Blocking,
-    policy: RetryPolicy,
-    stats: DeliveryStats,
-) -> None:
-    deadline = time.monotonic() + CHANNEL_BUDGET_S
-    while time.monotonic() < deadline:  # a slow channel stops here; its rest waits a cycle
-        batch: list[Delivery] = await blocking(
-            partial(outbox.claim, st, channel.name, now=now, hold=CLAIM_HOLD, limit=BATCH)
-        )
-        for i, d in enumerate(batch):
-            try:
-                await blocking(channel.send, message_of(d))
-            except Exception as exc:  # any failure of one channel stays with that channel
-                error = _describe(exc)
-                retry_at = await blocking(_record_failure, st, d, now, error, policy, stats)
-                stats.failing_channels.append(channel.name)
-                stats.outcomes[(channel.name, "failed")] += 1
-                log.warning("notification.failed", channel=channel.name, alert=d.alert_id,
-                            attempt=d.attempts + 1, error=error)
-                await blocking(partial(outbox.release, st, batch[i + 1:], until=retry_at))
-                return
-            await blocking(partial(outbox.mark_sent, st, d, now=now))
-            stats.sent += 1
-            stats.outcomes[(channel.name, "sent")] += 1
-            log.info("notification.sent", channel=channel.name, alert=d.alert_id,
-                     alert_event=d.payload.get("event"))
-        if len(batch) < BATCH:
-            return
+def summary_messages(
+    settings: Settings, *, title: str, text: str, html: str, payload: dict[str, object],
+    key_parts: tuple[object, ...], now: datetime,
+) -> list[Notification]:
+    """The daily summary as one message per channel (Alertmanager channels excepted)."""
+    out = []
+    for ch in settings.alerting.channels:
+        if grouping.is_alertmanager(ch):
+            continue
+        key = messages.key("summary", ch.name, *key_parts)
+        out.append(Notification(None, ch.name, "daily_summary", key, title, text,
+                                {**payload, "idempotency_key": key}, html=html,
+                                created_at=now, expires_at=now + GIVE_UP_AFTER))
+    return out
 
 
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, DeliveryError):
-        return str(exc)
-    return logs.mask(f"{type(exc).__name__}: {exc}")[:500]
-
-
-def _record_failure(
-    st: Storage, d: Delivery, now: datetime, error: str, policy: RetryPolicy,
-    stats: DeliveryStats,
-) -> datetime:
-    too_old = d.created_at is not None and now - d.created_at >= GIVE_UP_AFTER
-    retry_at = None if too_old else now + policy.delay(d.attempts + 1)
-    outbox.mark_failed(st, d, now=now, error=error, retry_at=retry_at)
-    stats.failed += 1
-    stats.given_up += too_old
-    return retry_at or now + policy.max
-
-
-def _give_up_orphans(st: Storage, names: Iterable[str], now: datetime,
-                     stats: DeliveryStats) -> None:
-    """Rows of channels no longer configured: failed once they are too old to matter."""
-    for name in names:
-        for d in outbox.claim(st, name, now=now, hold=CLAIM_HOLD, limit=1000):
-            if d.created_at is not None and now - d.created_at >= GIVE_UP_AFTER:
-                outbox.mark_failed(st, d, now=now, error="channel no longer configured",
-                                   retry_at=None)
-                stats.given_up += 1
-            else:
-                outbox.release(st, [d], until=now + RETRY.max)
+def firing_alerts(st: Storage, state: GroupState) -> list[Alert]:
+    """The group's firing alerts that are still active, as they are now."""
+    return [a for a in alerts.by_ids(st, state.firing) if a.status.value != "resolved"]

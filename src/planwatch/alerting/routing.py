@@ -1,9 +1,11 @@
 """Which channels an alert event goes to (pure): severity, kinds, tags, escalation, silences.
 
 Events that notify: opened, reopened, updated (a severity change), resolved — to every channel
-whose filters match — and escalated, to the escalation channels only. A silenced alert, or an
-alert of a target whose "unreachable" health alert is active (one page, not twenty), gets no
-delivery; the suppression is recorded on the alert instead.
+whose filters match — and escalated, to the escalation channels only. `pending` and `dropped`
+never notify, nor does the resolution of an alert that never opened. A silenced alert, or an
+alert caused by a target whose "unreachable" health alert is active — the target's own alerts
+and planwatch's "job <kind>:<target> failed N times" — gets no delivery (one cause, one page);
+the suppression is recorded on the alert instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from planwatch.model.alerts import Alert, AlertKind, Silence
 NOTIFYING_EVENTS = frozenset({"opened", "reopened", "updated", "resolved", "escalated"})
 SEVERITY_RANK = {"warning": 1, "critical": 2}
 UNREACHABLE = "unreachable"  # the health component whose alert inhibits its target's others
+SELF = "planwatch"  # the target of planwatch's own health alerts (jobs/health_check.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +40,21 @@ def channel_matches(ch: ChannelSettings, alert: Alert, tags: Iterable[str]) -> b
 
 
 def inhibited(alert: Alert, unreachable_targets: Iterable[str]) -> bool:
-    """An unreachable target's other alerts stay quiet while its unreachable alert is open."""
+    """An unreachable target's other alerts, and the failure alerts of its jobs, stay quiet
+    while its unreachable alert is active."""
     if alert.kind is AlertKind.HEALTH and alert.subject == UNREACHABLE:
         return False
-    return alert.target in set(unreachable_targets)
+    return caused_by(alert) in set(unreachable_targets)
+
+
+def caused_by(alert: Alert) -> str:
+    """The target an alert is about: its own, or the target of a per-target job's health
+    alert (`job:collection:orders-db` on target planwatch)."""
+    if alert.kind is AlertKind.HEALTH and alert.target == SELF and alert.subject.startswith(
+            "job:"):
+        _, _, target = alert.subject.removeprefix("job:").partition(":")
+        return target or alert.target
+    return alert.target
 
 
 def decide(
@@ -54,7 +68,7 @@ def decide(
     unreachable_targets: Iterable[str],
     now: datetime,
 ) -> Decision:
-    if event not in NOTIFYING_EVENTS:
+    if event not in NOTIFYING_EVENTS or (event == "resolved" and alert.opened_at is None):
         return Decision()
     tag_list = list(tags)
     if event == "escalated":
@@ -68,5 +82,5 @@ def decide(
     if silence is not None:
         return Decision(suppressed=f"silenced by {silence_rules.describe(silence)}")
     if inhibited(alert, unreachable_targets):
-        return Decision(suppressed=f"inhibited: target {alert.target} is unreachable")
+        return Decision(suppressed=f"inhibited: target {caused_by(alert)} is unreachable")
     return Decision(channels=chosen)

@@ -13,12 +13,12 @@ from typing import Any
 
 import jinja2
 
-from planwatch.alerting import messages
+from planwatch.alerting import messages, outbox
 from planwatch.alerting.channels import Message
 from planwatch.config.settings import Settings
 from planwatch.model.alerts import Alert, AlertKind
 from planwatch.model.jobs import Worker, WorkerStatus
-from planwatch.storage import queries, targets, workers
+from planwatch.storage import notifications, queries, targets, workers
 from planwatch.storage import summary as reads
 from planwatch.storage.engine import Storage
 from planwatch.storage.queries import QuerySummary
@@ -49,6 +49,8 @@ class Summary:
     workers: list[Worker]
     targets: list[TargetRecord]
     dashboard: str
+    plan_changes: int = 0  # plans first seen in the window for queries that had another one
+    health_findings: dict[str, int] = field(default_factory=dict)  # collector health, by kind
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,6 +83,8 @@ class Summary:
             "ongoing_regressions": len(self.ongoing), "other_active_alerts": self.other_active,
             "checks": self.checks, "targets": len(self.targets),
             "targets_down": len(self.targets_down), "workers": self.workers_by_status,
+            "plan_changes": self.plan_changes,
+            "collector_health_findings": sum(self.health_findings.values()),
         }
 
 
@@ -97,6 +101,8 @@ def collect(st: Storage, settings: Settings, now: datetime) -> Summary:
         failing_checks=reads.failing_checks(st, since, now),
         workers=workers.list_all(st), targets=targets.list_all(st),
         dashboard=messages.base_url(settings.http),
+        plan_changes=reads.plan_changes(st, since, now),
+        health_findings=reads.health_findings(st, since, now),
     )
 
 
@@ -110,6 +116,17 @@ def render_html(s: Summary) -> str:
 
 def title(s: Summary) -> str:
     return f"planwatch daily summary {s.until:%Y-%m-%d}: {s.status}"
+
+
+def enqueue(st: Storage, settings: Settings, s: Summary, now: datetime,
+            *, key: tuple[object, ...]) -> list[str]:
+    """Put the summary in the outbox, one message per channel; `key` makes it unique (the
+    day for the daily one, so a second run that day sends nothing). Returns the new keys."""
+    msg = message(s)
+    found = outbox.summary_messages(settings, title=msg.title, text=msg.text,
+                                    html=msg.html or "", payload=msg.payload, key_parts=key,
+                                    now=now)
+    return notifications.enqueue(st, found, now=now)
 
 
 def message(s: Summary) -> Message:

@@ -153,6 +153,8 @@ def _check(c: schema.CheckModel) -> s.CheckSettings:
         tls_warning_days=c.tls_warning_days,
         tls_critical_days=c.tls_critical_days,
         verify_tls=c.verify_tls,
+        for_=c.for_,
+        resolve_after=c.resolve_after,
     )
 
 
@@ -165,6 +167,10 @@ def _alerting(m: schema.AlertingModel) -> s.AlertingSettings:
                 min_severity=ch.min_severity,
                 kinds=tuple(ch.kinds),
                 tags=tuple(ch.tags),
+                group_by=tuple(ch.group_by) if ch.group_by is not None else None,
+                group_wait=ch.group_wait,
+                group_interval=ch.group_interval,
+                repeat_interval=ch.repeat_interval,
             )
             for ch in m.channels
         ),
@@ -182,6 +188,8 @@ def _alerting(m: schema.AlertingModel) -> s.AlertingSettings:
             )
             for si in m.silences
         ),
+        for_=m.for_,
+        resolve_after=m.resolve_after,
     )
 
 

@@ -223,6 +223,8 @@ class CheckModel(_Model):
     enabled: bool = True
     description: str = ""
     runbook_url: str | None = None
+    for_: DurationOrZero | None = Field(default=None, alias="for")  # default: one interval
+    resolve_after: PositiveInt | None = None  # consecutive ok runs; default alerting's
     # kind: http (endpoint checks); warning/critical then judge the latency in ms
     url: NonEmpty | None = None
     method: Annotated[HttpMethod, BeforeValidator(upper)] = "GET"
@@ -279,12 +281,33 @@ class CheckModel(_Model):
             raise ValueError(f"operator '{self.operator}' needs a numeric 'expected'")
 
 
+GROUP_LABELS = Literal["kind", "target", "database", "severity", "subject", "query_id", "..."]
+ALERTMANAGER_PREFIX = "alertmanager+"
+_AM_OWN = ("group_by", "group_wait", "group_interval")
+
+
 class ChannelModel(_Model):
     name: Name
     url: NonEmpty
     min_severity: Literal["warning", "critical"] = "warning"
     kinds: list[ALERT_KINDS] = []
     tags: list[Tag] = []
+    # grouping, as Alertmanager's route does it; None: the defaults of alerting/grouping.py
+    group_by: list[GROUP_LABELS] | None = None
+    group_wait: DurationOrZero | None = None
+    group_interval: DurationOrZero | None = None
+    repeat_interval: Duration | None = None
+
+    @model_validator(mode="after")
+    def _grouping(self) -> Self:
+        if self.url.startswith(ALERTMANAGER_PREFIX):
+            given = [n for n in _AM_OWN if n in self.model_fields_set]
+            if given:
+                raise ValueError(f"{', '.join(given)}: Alertmanager groups alerts itself; "
+                                 "set grouping in its route, not on this channel")
+        if self.group_by and "..." in self.group_by and len(self.group_by) > 1:
+            raise ValueError("group_by: '...' (every alert on its own) stands alone")
+        return self
 
 
 class EscalationModel(_Model):
@@ -313,6 +336,8 @@ class AlertingModel(_Model):
     escalation: EscalationModel = EscalationModel()
     auto_resolve_after: Duration = timedelta(minutes=120)
     silences: list[SilenceModel] = []
+    for_: DurationOrZero | None = Field(default=None, alias="for")  # None: per-kind default
+    resolve_after: PositiveInt = 2  # consecutive ok runs that resolve a check alert
 
 
 class RetentionModel(_Model):
@@ -374,7 +399,8 @@ def child_type(parent: Any, key: str | int) -> Any:
     """The schema type under `key` of `parent` (a model, list or dict type), or None."""
     parent = _unwrap(parent)
     if isinstance(parent, type) and issubclass(parent, BaseModel):
-        field = parent.model_fields.get(key) if isinstance(key, str) else None
+        fields = {f.alias or n: f for n, f in parent.model_fields.items()}  # `for`, not `for_`
+        field = fields.get(key) if isinstance(key, str) else None
         return _unwrap(field.annotation) if field else None
     origin, args = get_origin(parent), get_args(parent)
     if origin is list and isinstance(key, int):
@@ -391,7 +417,7 @@ def is_list(tp: Any) -> bool:
 def field_names(tp: Any) -> list[str]:
     tp = _unwrap(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
+        return [f.alias or n for n, f in tp.model_fields.items()]
     return []
 
 

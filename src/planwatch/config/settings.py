@@ -146,6 +146,8 @@ class CheckSettings:
     tls_warning_days: int | None = None
     tls_critical_days: int | None = None
     verify_tls: bool = True
+    for_: timedelta | None = None  # a failure must last this long to alert; None: one interval
+    resolve_after: int | None = None  # consecutive ok runs that resolve; None: alerting's
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,10 @@ class ChannelSettings:
     min_severity: str = "warning"
     kinds: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    group_by: tuple[str, ...] | None = None  # None: the channel type's default (grouping.py)
+    group_wait: timedelta | None = None
+    group_interval: timedelta | None = None
+    repeat_interval: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +184,8 @@ class AlertingSettings:
     escalation: EscalationSettings = EscalationSettings()
     auto_resolve_after: timedelta = timedelta(minutes=120)
     silences: tuple[SilenceSettings, ...] = ()
+    for_: timedelta | None = None  # None: one analysis window / one check interval
+    resolve_after: int = 2  # consecutive ok runs that resolve a check alert
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from planwatch.clock import utcnow
 from planwatch.config.settings import TargetSettings
 from planwatch.jobs import baselines as baseline_job
 from planwatch.jobs import plan_evidence
-from planwatch.jobs.alerts import apply_transitions
+from planwatch.jobs.alerts import apply_transitions, finding_for
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.baselines import Baseline
 from planwatch.model.findings import HealthFinding, HotspotShift, Regression, Severity
@@ -143,21 +143,22 @@ def _transitions(
     texts = {ref: queries.text_of(st, ref) or ""
              for ref in {*(r.ref for r in found), *(h.ref for h in shifts)}}
     active = alerts.find_active(st)
+    for_ = finding_for(deps.settings)
     transitions = lifecycle.regressions(
         active, found, evaluation.normal, texts=texts,
-        resolve_after_windows=reg.resolve_after_windows, now=now,
+        resolve_after_windows=reg.resolve_after_windows, now=now, for_=for_,
     )
     transitions += lifecycle.hotspots(
         active, shifts, evaluated_targets=[target], texts=texts,
         regressed=[*(r.ref for r in found), *evaluation.suspects],
-        resolve_after_windows=reg.resolve_after_windows, now=now,
+        resolve_after_windows=reg.resolve_after_windows, now=now, for_=for_,
     )
     ts = deps.state.targets.get(target)
     findings = health.collector_findings(ts.health) if ts and ts.health else []
     findings += _unreachable_findings(deps, [target])
     transitions += lifecycle.health(
         active, findings, evaluated_targets=[target],
-        resolve_after_windows=reg.resolve_after_windows, now=now,
+        resolve_after_windows=reg.resolve_after_windows, now=now, for_=for_,
     )
     apply_transitions(
         st, transitions, actor="analysis", repeat_interval=deps.settings.alerting.repeat_interval

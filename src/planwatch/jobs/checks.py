@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 import structlog
 
 from planwatch.alerting import check_alerts
-from planwatch.alerting.lifecycle import Action, Transition
 from planwatch.checks.plan import Task
 from planwatch.checks.runner import CheckRunner
 from planwatch.clock import utcnow
 from planwatch.config.settings import Settings
-from planwatch.errors import StorageConflict, StorageError
+from planwatch.errors import StorageError
 from planwatch.fleet import Fleet
+from planwatch.jobs.alerts import apply_transitions, check_policy
 from planwatch.model.alerts import Alert, AlertKind
 from planwatch.model.checks import CheckResult
 from planwatch.model.jobs import ResultStatus
@@ -107,25 +107,21 @@ class CheckService:
         self.alert(results, now)
 
     def alert(self, results: Sequence[CheckResult], now: datetime) -> None:
-        """Blocking: open/update/resolve the alerts of the newest runs in `results`."""
+        """Blocking: fire or calm the alerts of the newest runs in `results`."""
         if self._active_groups is None:
             self._active_groups = self._groups(self._active())
         touched = {(r.check, r.target) for r in results}
         failing = any(r.status.rank > 0 for r in results)
         if not failing and not (touched & self._active_groups):
             return
-        active = self._active()
-        runbooks = {c.name: c.runbook_url for c in self.settings.checks}
-        found = check_alerts.transitions(active, results, now=now, runbooks=runbooks)
-        new_keys = [t.alert.dedup_key for t in found if t.action is Action.OPEN]
-        if new_keys:
-            since = now - self.settings.alerting.repeat_interval
-            again = alerts.recently_resolved(self.storage, new_keys, since)
-            found = check_alerts.transitions(active, results, now=now, runbooks=runbooks,
-                                             recently_resolved=again)
-        for t in found:
-            self._apply(t)
-        if found:
+        found = check_alerts.transitions(
+            self._active(), results, now=now,
+            runbooks={c.name: c.runbook_url for c in self.settings.checks},
+            policies={c.name: check_policy(self.settings, c, now) for c in self.settings.checks},
+        )
+        saved = apply_transitions(self.storage, found, actor=ACTOR,
+                                  repeat_interval=self.settings.alerting.repeat_interval)
+        if saved:
             self._active_groups = self._groups(self._active())
 
     async def aclose(self) -> None:
@@ -144,17 +140,6 @@ class CheckService:
     def _groups(active: dict[str, Alert]) -> set[tuple[str, str]]:
         return {(str(a.details.get("check")), a.target) for a in active.values()
                 if a.kind is AlertKind.CHECK}
-
-    def _apply(self, t: Transition) -> None:
-        if t.alert.id is None:
-            try:
-                alerts.create(self.storage, t.alert, actor=ACTOR, message=t.message)
-            except StorageConflict:  # another worker opened it first
-                log.info("check_alert.exists", key=t.alert.dedup_key)
-            return
-        event = None if t.action is Action.TICK else t.action.value
-        alerts.update(self.storage, t.alert, event=event, actor=ACTOR, message=t.message)
-        log.info("check_alert." + t.action.value, key=t.alert.dedup_key, message=t.message)
 
 
 def runs_here(fleet: Fleet, task: Task) -> bool:

@@ -12,14 +12,14 @@ from datetime import datetime
 
 from planwatch.alerting import lifecycle
 from planwatch.clock import utcnow
-from planwatch.jobs.alerts import apply_transitions
+from planwatch.jobs.alerts import apply_transitions, finding_for
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.alerts import Alert, AlertKind
 from planwatch.model.findings import HealthFinding, Severity
 from planwatch.model.jobs import ResultStatus
 from planwatch.runtime import HealthItem, HealthReport
 from planwatch.scheduling.runner import JobContext, JobOutcome
-from planwatch.storage import alerts, outbox
+from planwatch.storage import alerts, notifications
 
 SELF = "planwatch"  # the target name of planwatch's own health alerts
 HEALTHY, DEGRADED, UNHEALTHY = 0, 1, 2
@@ -63,7 +63,7 @@ def channel_findings(deps: JobDeps) -> list[HealthFinding]:
         HealthFinding(SELF, f"channel:{b.channel}", Severity.WARNING,
                       f"notification channel {b.channel} is failing ({b.pending} pending): "
                       f"{b.last_error or ''}".rstrip(": "))
-        for b in outbox.backlog(deps.storage)
+        for b in notifications.backlog(deps.storage)
         if b.channel in configured and b.failing > 0
     ]
 
@@ -104,6 +104,7 @@ def evaluate(
         _owned(_active_health(deps), targets), findings,
         evaluated_targets=[*targets, SELF],
         resolve_after_windows=deps.settings.analysis.regression.resolve_after_windows, now=now,
+        for_=finding_for(deps.settings),
     )
     apply_transitions(deps.storage, transitions, actor="health_check",
                       repeat_interval=deps.settings.alerting.repeat_interval)

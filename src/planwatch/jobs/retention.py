@@ -24,6 +24,7 @@ def cutoffs(cfg: RetentionSettings, now: datetime) -> dict[str, datetime]:
         "check_results": cfg.check_results_days,
         "job_runs": cfg.job_runs_days, "worker_metrics": cfg.job_runs_days,
         "resolved_alerts": cfg.resolved_alerts_days,
+        "notifications": cfg.resolved_alerts_days,  # sent or given up messages
     }
     return {kind: now - timedelta(days=n) for kind, n in days.items()}
 

@@ -50,6 +50,7 @@ class Alert:
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     evaluated_at: datetime | None = None  # last time its condition was judged (auto-resolve)
     escalated_at: datetime | None = None
+    pending_since: datetime | None = None  # while pending: when its condition was first seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +87,47 @@ class Silence:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One notification_outbox row: one event of one alert for one channel (id None: new)."""
+    """One notification_outbox row: one event of one alert for one channel (id None: new).
+
+    It waits (`notification_id` None) until its group is due, then travels in a Notification.
+    """
 
     id: int | None
     alert_id: int
     event_id: int
     channel: str
     payload: dict[str, Any] = field(hash=False, compare=False)
-    attempts: int = 0
+    group_key: str = ""
     created_at: datetime | None = None
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # given up: shown by `planwatch notifications --failed`, re-sendable
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to one channel: a group's events, or a daily summary (id None: new).
+
+    `key` is the idempotency key the receiver sees; a re-send (retry, crash recovery,
+    `resend`) sends the stored message again with the same key.
+    """
+
+    id: int | None
+    channel: str
+    kind: str  # alerts | daily_summary
+    key: str
+    title: str
+    text: str
+    payload: dict[str, Any] = field(hash=False, compare=False)
+    html: str | None = None
+    group_key: str = ""
+    status: NotificationStatus = NotificationStatus.PENDING
+    items: int = 0  # events carried
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None  # given up if still unsent then
+    sent_at: datetime | None = None

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from planwatch import clock
-from planwatch.errors import NotFound
+from planwatch.errors import NotFound, StorageConflict
 from planwatch.model.alerts import Alert, AlertEvent, AlertKind, AlertStatus
 from planwatch.model.findings import Severity
 from planwatch.storage import _sql
@@ -36,15 +36,18 @@ def _in(keys: Collection[str]) -> sa.ColumnElement[bool]:
     return a.c.dedup_key.in_(list(keys))
 
 
-def create(st: Storage, alert: Alert, *, actor: str, message: str = "") -> Alert:
-    """Insert the alert and its "opened" event together; returns the alert with its id.
+def create(
+    st: Storage, alert: Alert, *, actor: str, message: str = "", event: str = "opened"
+) -> Alert:
+    """Insert the alert and its first event ("opened", or "pending") together; returns the
+    alert with its id.
 
     Raises `StorageConflict` when an active alert with the same dedup key exists.
     """
     at = alert.opened_at or alert.updated_at or clock.utcnow()
     with st.begin() as conn:
         alert_id = conn.execute(sa.insert(a).values(_values(alert)).returning(a.c.id)).scalar_one()
-        conn.execute(sa.insert(ev).values(_event_row(alert_id, at, "opened", actor, message)))
+        conn.execute(sa.insert(ev).values(_event_row(alert_id, at, event, actor, message)))
     return dataclasses.replace(alert, id=alert_id)
 
 
@@ -56,11 +59,23 @@ def update(
     actor: str = "",
     message: str = "",
     data: dict[str, Any] | None = None,
+    expect: AlertStatus | None = None,
 ) -> None:
-    """Save the alert's current state, plus one audit event in the same transaction."""
+    """Save the alert's current state, plus one audit event in the same transaction.
+
+    With `expect`, only if the stored alert still has that status: `StorageConflict` when
+    someone changed it since it was read (a human ack, another worker).
+    """
     alert_id = _require_id(alert)
+    stmt = sa.update(a).where(a.c.id == alert_id)
+    if expect is not None:
+        stmt = stmt.where(a.c.status == AlertStatus(expect).value)
     with st.begin() as conn:
-        done = conn.execute(sa.update(a).where(a.c.id == alert_id).values(_values(alert)))
+        done = conn.execute(stmt.values(_values(alert)))
+        if done.rowcount == 0 and expect is not None:
+            now = conn.execute(sa.select(a.c.status).where(a.c.id == alert_id)).scalar()
+            if now is not None:
+                raise StorageConflict(f"alert {alert_id} is {now} now, not {expect.value}")
         if done.rowcount == 0:
             raise NotFound(f"alert {alert_id} does not exist")
         if event is not None:
@@ -81,6 +96,15 @@ def get(st: Storage, alert_id: int) -> Alert:
     if row is None:
         raise NotFound(f"alert {alert_id} does not exist")
     return _from_row(row)
+
+
+def by_ids(st: Storage, ids: Collection[int]) -> list[Alert]:
+    """The alerts with these ids (unknown ids are skipped), by id."""
+    found: list[Alert] = []
+    with st.connect() as conn:
+        for chunk in _sql.chunks(sorted(set(ids))):
+            found += [_from_row(r) for r in conn.execute(sa.select(a).where(a.c.id.in_(chunk)))]
+    return found
 
 
 def list_alerts(
@@ -190,6 +214,7 @@ def _from_row(row: Any) -> Alert:
         details=row.details or {},
         evaluated_at=row.evaluated_at,
         escalated_at=row.escalated_at,
+        pending_since=row.pending_since,
     )
 
 

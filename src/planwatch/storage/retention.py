@@ -4,7 +4,8 @@ Each batch deletes at most `batch_size` rows chosen by key, so a writer (collect
 at most one batch for a lock, never for the whole cleanup. Expired raw samples are first
 rolled up into `query_samples_hourly` (sums per query and UTC hour) in the same transaction
 that deletes them, so a crash never counts a sample twice or loses it. Deleting resolved
-alerts cascades to their events and outbox rows.
+alerts cascades to their events and outbox rows; messages sent or given up expire after the
+same number of days.
 
 On PostgreSQL the samples are partitioned by day (`storage/partitions.py`): whole expired days
 are rolled up and dropped, one transaction per day, instead of deleted row by row; the batches
@@ -33,13 +34,14 @@ from planwatch.storage.tables import (
     check_results,
     from_db,
     job_runs,
+    notifications,
     query_samples,
     query_samples_hourly,
     worker_metrics,
 )
 
 KINDS = ("samples", "samples_hourly", "check_results", "job_runs", "worker_metrics",
-         "resolved_alerts")
+         "resolved_alerts", "notifications")
 _SUMS = ("calls", "total_ms", "rows", "blks_hit", "blks_read", "blks_temp")
 
 
@@ -71,6 +73,8 @@ _by_id = {
                  (job_runs.c.status.in_(("Completed", "Failed", "Cancelled")),)),
     "worker_metrics": (worker_metrics, worker_metrics.c.at, ()),
     "resolved_alerts": (alerts, alerts.c.resolved_at, (alerts.c.status == "resolved",)),
+    "notifications": (notifications, notifications.c.created_at,
+                      (notifications.c.status != "pending",)),  # sent or given up
 }
 
 

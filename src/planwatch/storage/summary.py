@@ -11,8 +11,13 @@ from planwatch.model.alerts import Alert
 from planwatch.storage import alerts as alert_store
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import ACTIVE_ALERT_STATUSES
+from planwatch.storage.tables import alert_events as ev
 from planwatch.storage.tables import alerts as a
 from planwatch.storage.tables import check_results as cr
+from planwatch.storage.tables import plans as p
+
+SELF = "planwatch"  # the target of planwatch's own health alerts
+SEEN = ("pending", "opened", "reopened")  # the events of a condition first seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +67,27 @@ def failing_checks(st: Storage, since: datetime, until: datetime, limit: int = 1
     )
     with st.connect() as conn:
         return [f"{name} on {target}" for name, target in conn.execute(stmt)]
+
+
+def plan_changes(st: Storage, since: datetime, until: datetime) -> int:
+    """Plans first seen in the window for queries that already had another plan."""
+    newer, older = p.alias("newer"), p.alias("older")
+    had_one = sa.select(older.c.id).where(
+        older.c.query_pk == newer.c.query_pk, older.c.first_seen < newer.c.first_seen).exists()
+    stmt = sa.select(sa.func.count()).select_from(newer).where(
+        newer.c.first_seen >= since, newer.c.first_seen < until, had_one)
+    with st.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def health_findings(st: Storage, since: datetime, until: datetime) -> dict[str, int]:
+    """Collector-health conditions (on monitored targets) seen in the window, by component."""
+    stmt = (
+        sa.select(a.c.subject, sa.func.count(sa.distinct(a.c.id)))
+        .select_from(a.join(ev, ev.c.alert_id == a.c.id))
+        .where(a.c.kind == "health", a.c.target != SELF, ev.c.event.in_(SEEN),
+               ev.c.at >= since, ev.c.at < until)
+        .group_by(a.c.subject)
+    )
+    with st.connect() as conn:
+        return {subject: int(n) for subject, n in conn.execute(stmt)}

@@ -209,6 +209,7 @@ alerts = sa.Table(
     sa.Column("details", JSONType, nullable=False),
     sa.Column("evaluated_at", UTCDateTime, nullable=True),  # last time its condition was judged
     sa.Column("escalated_at", UTCDateTime, nullable=True),
+    sa.Column("pending_since", UTCDateTime, nullable=True),  # while pending: condition first seen
     sa.Index("ix_alerts_status_updated_at", "status", "updated_at"),
     sa.Index("ix_alerts_dedup_key_resolved_at", "dedup_key", "resolved_at"),
     # Two active alerts with one dedup key would be a twin page: the database forbids it.
@@ -236,23 +237,61 @@ alert_events = sa.Table(
     sa.Index("ix_alert_events_routed_at", "routed_at"),
 )
 
-notification_outbox = sa.Table(
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    _id(),
+    sa.Column("channel", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # alerts | daily_summary
+    sa.Column("key", sa.String(64), nullable=False),  # the idempotency key the receiver sees
+    sa.Column("group_key", sa.String(512), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed (given up)
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=True),
+    sa.Column("payload", JSONType, nullable=False),  # the JSON document webhooks receive
+    sa.Column("items", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(64), nullable=True),  # worker sending it right now
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("key"),
+    sa.Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+    sa.Index("ix_notifications_created_at", "created_at"),
+)
+
+notification_outbox = sa.Table(  # one row per (event, channel); batched into notifications
     "notification_outbox",
     metadata,
     _id(),
     sa.Column("alert_id", Id, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("event_id", Id, sa.ForeignKey("alert_events.id", ondelete="CASCADE"), nullable=False),
     sa.Column("channel", sa.String(200), nullable=False),
-    sa.Column("status", sa.String(32), nullable=False),  # pending | sent | failed
-    sa.Column("payload", JSONType, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
-    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("group_key", sa.String(512), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),  # pending | batched | sent | failed
+    sa.Column("payload", JSONType, nullable=False),  # the event's alert document
+    sa.Column("notification_id", Id,
+              sa.ForeignKey("notifications.id", ondelete="SET NULL"), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("event_id", "channel"),
-    sa.Index("ix_notification_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    sa.Index("ix_notification_outbox_status_channel", "status", "channel"),
     sa.Index("ix_notification_outbox_alert_id", "alert_id"),
+    sa.Index("ix_notification_outbox_notification_id", "notification_id"),
+)
+
+notification_groups = sa.Table(  # per channel and group: what the channel was last told
+    "notification_groups",
+    metadata,
+    sa.Column("channel", sa.String(200), primary_key=True),
+    sa.Column("group_key", sa.String(512), primary_key=True),
+    sa.Column("labels", JSONType, nullable=False),
+    sa.Column("firing", JSONType, nullable=False),  # alert ids the channel was told are firing
+    sa.Column("seq", sa.Integer, nullable=False),  # messages made for this group so far
+    sa.Column("last_sent_at", UTCDateTime, nullable=True),  # last message made (or re-sent)
 )
 
 check_results = sa.Table(

@@ -20,7 +20,16 @@ from starlette.templating import Jinja2Templates
 from planwatch.clock import utcnow
 from planwatch.storage import alerts as alerts_store
 from planwatch.storage import readmodels as rm
-from planwatch.web import api, auth, charts, dashboard_actions, params, reads, shapes
+from planwatch.web import (
+    api,
+    auth,
+    charts,
+    dashboard_actions,
+    notifications,
+    params,
+    reads,
+    shapes,
+)
 from planwatch.web.common import blocking, cached, identity, policy, worker
 
 HERE = Path(__file__).resolve().parent
@@ -137,6 +146,7 @@ async def alerts(request: Request) -> Response:
     more = {**{k: v for k, v in filters.items() if v}, "limit": min(limit * 5, 1000)}
     key = ("alerts", limit, *sorted((k, v or "") for k, v in filters.items()))
     data = {"alerts": await cached(request, key, read), "filters": filters, "limit": limit,
+            "given_up": await notifications.given_up(request),
             "more": "?" + urlencode(more), "kinds": api.KINDS,
             "statuses": api.ALERT_STATUSES, "severities": api.SEVERITIES}
     return render(request, "alerts.html", "alerts", data)

@@ -110,6 +110,13 @@ SUMMARY = {
     "hotspots_io": _list("Query"), "hotspots_calls": _list("Query"), "hotspot_window_s": INT,
     "workers": _list("Worker"),
 }
+NOTIFICATION = {
+    "id": INT, "channel": STR, "kind": _t("string", enum=["alerts", "daily_summary"]),
+    "status": _t("string", enum=["pending", "sent", "failed"]), "idempotency_key": STR,
+    "group": STR, "title": STR, "items": INT, "attempts": INT, "last_error": NSTR,
+    "created_at": TS, "expires_at": TS, "sent_at": TS,
+    "alert_ids": {"type": "array", "items": INT},
+}
 CHECKS = {"window_days": INT, "checks": _list("CheckSummary"), "failures": _list("CheckResult")}
 
 SCHEMAS: S = {
@@ -128,6 +135,7 @@ SCHEMAS: S = {
     "Worker": _obj(WORKER),
     "JobRun": _obj(JOB_RUN),
     "Summary": _obj(SUMMARY),
+    "Notification": _obj(NOTIFICATION),
     "ActionBody": {"type": "object", "properties": {
         "comment": {"type": "string", "maxLength": 2000, "pattern": "^[^\\u0000]*$"},
         "minutes": {"type": "integer", "minimum": 1, "maximum": 43200},
@@ -179,6 +187,21 @@ def _post(summary: str, extra: S | None = None) -> S:
             "403": _err("writes disabled (no token configured) or CSRF check failed"),
             "404": _err("no such alert"), "409": _err("not possible in the alert's status"),
             "503": _err("storage unavailable"), **(extra or {}),
+        },
+        "security": [{"bearer": []}, {"header": []}],
+    }
+
+
+def _resend() -> S:
+    return {
+        "summary": "Send a given-up notification again (same payload, same idempotency key)",
+        "parameters": [_path("notification_id", {"type": "integer", "minimum": 0})],
+        "responses": {
+            "200": _ok(_ref("Notification"), "the notification, pending again"),
+            "401": _err("the token or a session is needed"),
+            "403": _err("writes disabled (no token configured) or CSRF check failed"),
+            "404": _err("no such notification"), "409": _err("it was not given up"),
+            "503": _err("storage unavailable"),
         },
         "security": [{"bearer": []}, {"header": []}],
     }
@@ -238,6 +261,12 @@ def _paths() -> S:
             _q("check", NAME, ""), _q("target", NAME, ""),
             _q("status", {"type": "string", "enum": ["ok", "warning", "critical", "error"]}, ""),
             _q("limit", LIMIT, "default 100")])},
+        "/notifications": {"get": _get("Notifications (messages to channels), newest first",
+                                       _list("Notification"), [
+            _q("status", {"type": "string", "enum": ["pending", "sent", "failed"]},
+               "failed = given up"),
+            _q("channel", NAME, "only this channel"), _q("limit", LIMIT, "default 100")])},
+        "/notifications/{notification_id}/resend": {"post": _resend()},
         "/workers": {"get": _get("Workers with heartbeat health and running jobs",
                                  _list("Worker"))},
         "/job-runs": {"get": _get("Job runs, newest first", _list("JobRun"), [

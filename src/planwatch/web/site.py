@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from planwatch.errors import NotFound, StorageError
-from planwatch.web import access, api, auth, dashboard
+from planwatch.web import access, api, auth, dashboard, notifications
 from planwatch.web.common import JSON
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ async def favicon(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         *api.routes(),
+        *notifications.routes(),
         *dashboard.routes(),
         Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -25,12 +25,21 @@ def free_port() -> int:
 
 @dataclass
 class WebhookReceiver:
-    """Records JSON POSTs; `status` is what it answers; `stop()`/`start()` take it down/up."""
+    """Records JSON POSTs; `status` is what it answers; `stop()`/`start()` take it down/up.
+
+    `keys` has the Idempotency-Key header of every request (accepted or not); while `hold` is
+    set, a request waits for `release` before it is answered (a receiver that hangs); a body
+    over `max_bytes` gets 413.
+    """
 
     port: int = field(default_factory=free_port)
     status: int = 200
     received: list[dict[str, Any]] = field(default_factory=list)
     hits: int = 0  # every request, accepted or not
+    keys: list[str] = field(default_factory=list)
+    hold: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    max_bytes: int | None = None
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -45,9 +54,15 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.hits += 1
-                if receiver.status == 200:
+                receiver.keys.append(self.headers.get("Idempotency-Key", ""))
+                if receiver.hold:
+                    receiver.release.wait(120)
+                status = receiver.status
+                if receiver.max_bytes is not None and len(body) > receiver.max_bytes:
+                    status = 413
+                if status == 200:
                     receiver.received.append(json.loads(body))
-                self.send_response(receiver.status)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -67,6 +82,7 @@ class WebhookReceiver:
         self._thread.start()
 
     def stop(self) -> None:
+        self.release.set()  # never leave a held request behind
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

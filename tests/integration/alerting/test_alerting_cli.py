@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from alerting_support import regression_alert
+from alerting_support import make_settings, regression_alert
 from receivers import WebhookReceiver, free_port
 
 from planwatch import cli
-from planwatch.storage import alerts
+from planwatch.clock import utcnow
+from planwatch.config.settings import ChannelSettings, Secret
+from planwatch.jobs import alert_processing
+from planwatch.storage import alerts, notifications
 from planwatch.storage.engine import Storage
 
 
@@ -80,3 +84,43 @@ alerting:
     assert "hook: sent" in out and "dead: FAILED: ConnectError" in out
     [doc] = webhook.received
     assert doc["type"] == "daily_summary" and doc["text"].startswith("planwatch daily summary")
+
+
+def test_notifications_failed_and_resend(
+    db: Storage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = utcnow()
+    try:
+        a = alerts.create(db, regression_alert(opened_at=now, updated_at=now, evaluated_at=now),
+                          actor="analysis")
+        hook = ChannelSettings("hook", Secret("webhook+http://127.0.0.1:9/x"),
+                               group_wait=timedelta(0))
+        alert_processing.prepare(db, make_settings(str(db.engine.url), [hook]), now,
+                                 running_since=now)
+        [n] = notifications.claim(db, "hook", now=now, hold=timedelta(minutes=2), worker="t")
+        notifications.mark_failed(db, n, now=now, error="HTTP 503 Service Unavailable",
+                                  retry_at=None)
+
+        assert cli.main(["notifications", "--failed", "--json"]) == 0
+        [row] = json.loads(capsys.readouterr().out)
+        assert (row["id"], row["status"], row["alert_ids"], row["kind"]) == (
+            n.id, "failed", [a.id], "alerts")
+        assert row["idempotency_key"] == n.key and row["last_error"].startswith("HTTP 503")
+        assert cli.main(["notifications", "--failed"]) == 0
+        table = capsys.readouterr().out
+        assert "HTTP 503 Service Unavailable" in table and "hook" in table
+        assert cli.main(["notifications", "resend", str(n.id)]) == 0
+        assert f"notification {n.id} to hook is pending again" in capsys.readouterr().out
+        assert notifications.get(db, n.id or 0).status.value == "pending"
+        assert cli.main(["notifications", "--failed"]) == 0
+        assert capsys.readouterr().out.strip() == "no notifications"
+        assert cli.main(["notifications", "resend", str(n.id)]) == 1
+        assert "is pending; only a notification that was given up" in capsys.readouterr().err
+        assert cli.main(["notifications", "resend", "4242"]) == 1
+        assert "notification 4242 does not exist" in capsys.readouterr().err
+        assert cli.main(["notifications", "resend"]) == 1
+        assert "usage: planwatch notifications resend ID" in capsys.readouterr().err
+        resent = [e for e in alerts.events(db, a.id or 0) if e.event == "notification_resent"]
+        assert len(resent) == 1 and resent[0].actor.startswith("cli:")
+    finally:
+        db.close()

@@ -31,10 +31,12 @@ REF = QueryRef("orders-db", "shop", "101", "fp101")
 
 
 def hooks(webhook: WebhookReceiver) -> list[ChannelSettings]:
+    """Channels that send each event of each alert on its own, at once."""
+    alone = {"group_by": ("...",), "group_wait": timedelta(0)}
     return [
-        ChannelSettings("team", Secret(f"webhook+{webhook.url}?team")),
+        ChannelSettings("team", Secret(f"webhook+{webhook.url}?team"), **alone),
         ChannelSettings("oncall", Secret(f"webhook+{webhook.url}?oncall"),
-                        min_severity="critical", kinds=("health",)),
+                        min_severity="critical", kinds=("health",), **alone),
     ]
 
 
@@ -176,3 +178,58 @@ async def test_alerts_no_longer_evaluated_resolve_after_the_timeout(
     assert alerts.get(storage, fresh.id or 0).status is AlertStatus.OPEN
     last = alerts.events(storage, stale.id or 0)[-1]
     assert last.event == "resolved" and last.data == {"reason": "not_evaluated"}
+
+
+async def test_one_cause_one_page_the_job_failing_on_an_unreachable_target_is_quiet(
+    storage: Storage, storage_url: str, make_deps: Deps, webhook: WebhookReceiver,
+) -> None:
+    from planwatch.model.findings import HealthFinding
+
+    deps = make_deps(make_settings(storage_url, hooks(webhook)[:1]))
+    findings = [
+        HealthFinding("orders-db", "unreachable", Severity.CRITICAL, "orders-db is unreachable"),
+        HealthFinding("planwatch", "job:collection:orders-db", Severity.WARNING,
+                      "job collection:orders-db failed 8 times in a row: refused"),
+        HealthFinding("planwatch", "job:collection:lab-db", Severity.WARNING,
+                      "job collection:lab-db failed 8 times in a row: timeout"),
+    ]
+    transitions = lifecycle.health({}, findings, evaluated_targets=["orders-db", "planwatch"],
+                                   resolve_after_windows=1, now=T0)
+    apply_transitions(storage, transitions, actor="health_check")
+    counts, _ = await alert_processing.cycle(deps, T0)
+    assert counts["suppressed"] == 1
+    assert sorted(d["alert"]["title"] for d in webhook.received) == [
+        "job collection:lab-db failed 8 times in a row: timeout", "orders-db is unreachable"]
+    job = alerts.find_active(storage)["health:planwatch::job:collection:orders-db"]
+    assert alerts.events(storage, job.id or 0)[-1].message == (
+        "inhibited: target orders-db is unreachable")
+
+
+async def test_pending_alerts_are_stored_but_never_notified(
+    storage: Storage, storage_url: str, make_deps: Deps, webhook: WebhookReceiver,
+) -> None:
+    deps = make_deps(make_settings(storage_url, hooks(webhook)[:1]))
+    window = timedelta(minutes=15)
+
+    def judge(minute: int, slow: bool) -> None:
+        now = T0 + timedelta(minutes=minute)
+        found, normal = ([regression(6.0)], []) if slow else ([], [REF])
+        ts = lifecycle.regressions(alerts.find_active(storage), found, normal, texts={},
+                                   resolve_after_windows=3, now=now, for_=window)
+        apply_transitions(storage, ts, actor="analysis", repeat_interval=timedelta(hours=4))
+
+    judge(0, True)
+    [pending] = alerts.list_alerts(storage, status="pending")
+    judge(5, False)  # gone before it held for a window: dropped
+    await alert_processing.cycle(deps, T0 + timedelta(minutes=6))
+    assert webhook.received == []
+    assert alerts.get(storage, pending.id or 0).status is AlertStatus.RESOLVED
+    for minute in (10, 15, 20, 25):
+        judge(minute, True)
+        await alert_processing.cycle(deps, T0 + timedelta(minutes=minute, seconds=1))
+    # the same alert was reused; it opened once the condition held for 15 minutes
+    [alert] = alerts.list_alerts(storage, status="all")
+    assert alert.id == pending.id and alert.status is AlertStatus.OPEN
+    assert [e.event for e in alerts.events(storage, alert.id or 0)
+            if e.event != "notified"] == ["pending", "dropped", "pending", "opened"]
+    assert [d["event"] for d in webhook.received] == ["opened"]

@@ -15,12 +15,12 @@ from receivers import SmtpReceiver, WebhookReceiver, body_text
 from planwatch import cli
 from planwatch.alerting import summary
 from planwatch.config.settings import ChannelSettings, Secret, Settings
-from planwatch.jobs import daily_summary
+from planwatch.jobs import alert_processing, daily_summary
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.alerts import AlertKind, AlertStatus
 from planwatch.model.findings import Severity
-from planwatch.model.samples import QueryRef, QuerySample
-from planwatch.storage import alerts, samples, targets
+from planwatch.model.samples import CapturedPlan, QueryRef, QuerySample
+from planwatch.storage import alerts, plans, samples, targets
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import check_results
 
@@ -54,9 +54,19 @@ def seed(st: Storage, settings: Settings) -> None:
     ref = QueryRef("orders-db", "shop", "777", "fp777")
     samples.insert(st, [QuerySample(ref, T0 + hour, T0 + hour + timedelta(minutes=5), 100,
                                     2500.0)])
+    # plan changes in the window: 777 got a second plan today; 778's only plan is no change
+    other = QueryRef("orders-db", "shop", "778", "fp778")
+    plans.upsert(st, [CapturedPlan(ref, "h1", "{}", "", T0 - day),
+                      CapturedPlan(ref, "h2", "{}", "", T0 + hour),
+                      CapturedPlan(other, "h9", "{}", "", T0 + hour)])
+    # collector health: two findings today (one of them planwatch's own, not counted)
+    for subject, target in (("evictions", "orders-db"), ("job:analysis", "planwatch")):
+        alerts.create(st, regression_alert(subject, kind=AlertKind.HEALTH, subject=subject,
+                                           target=target, dedup_key=f"health:{target}::{subject}",
+                                           opened_at=T0 + hour), actor="analysis")
 
 
-async def test_daily_summary_counts_and_delivery(
+async def test_daily_summary_counts_and_goes_through_the_outbox(
     storage: Storage, storage_url: str, make_deps: Deps, webhook: WebhookReceiver,
     smtp: SmtpReceiver,
 ) -> None:
@@ -72,25 +82,40 @@ async def test_daily_summary_counts_and_delivery(
         s = summary.collect(storage, settings, NOW)
         assert (len(s.new), len(s.resolved), len(s.ongoing)) == (2, 1, 2)
         assert s.checks == {"ok": 5, "warning": 2, "error": 1}
-        assert s.other_active == {"check": 1}
+        assert s.other_active == {"check": 1, "health": 2}
+        assert (s.plan_changes, s.health_findings) == (1, {"evictions": 1})
         assert [t.name for t in s.targets_down] == ["lab-db"]
         assert s.status == "Critical"
         text = summary.render_text(s)
         assert "Overall status: Critical" in text
         assert "Regressions: 2 new, 1 resolved, 2 ongoing" in text
+        assert "Plan changes: 1\nCollector-health findings: 1 (evictions 1)" in text
         assert "Checks: ok 5, warning 2, critical 0, error 1" in text
         assert "Targets: 2 (1 down)" in text and "lab-db is down: connection refused" in text
         assert "orders-db/shop query 777: 2500 ms total, 100 calls" in text
 
-        results = await daily_summary.send(make_deps(settings), NOW)
-        assert results["hook"] is None and results["mail"] is None
-        assert "HTTP 500" in (results["broken"] or "")
-        assert len(webhook.received) == 1
-        doc = webhook.received[0]
-        assert doc["type"] == "daily_summary" and doc["status"] == "Critical"
+        deps = make_deps(settings)
+        _, keys = await deps.blocking(daily_summary.queue, deps, NOW)
+        assert len(keys) == 3
+        _, again = await deps.blocking(daily_summary.queue, deps, NOW + timedelta(hours=1))
+        assert again == []  # the same day: queued once
+        _, sent = await alert_processing.cycle(deps, NOW)
+        assert sent.failing_channels == ["broken"]
+        [doc] = [d for d in webhook.received if d["type"] == "daily_summary"]
+        assert doc["status"] == "Critical"
         assert doc["counts"]["new_regressions"] == 2 and doc["text"] == text
-        assert len(smtp.messages) == 1
-        assert "Regressions: 2 new, 1 resolved, 2 ongoing" in body_text(smtp.messages[0][1])
+        assert doc["counts"]["plan_changes"] == 1
+        assert doc["counts"]["collector_health_findings"] == 1
+        assert doc["idempotency_key"] in keys and doc["idempotency_key"] in webhook.keys
+        [mail] = [m for _, m in smtp.messages if "daily summary" in str(m["Subject"])]
+        assert "Regressions: 2 new, 1 resolved, 2 ongoing" in body_text(mail)
+        # the broken channel gets it once it answers, with the same key, after the backoff
+        broken.status = 200
+        await alert_processing.cycle(deps, NOW + timedelta(seconds=10))
+        assert broken.received == []
+        await alert_processing.cycle(deps, NOW + timedelta(seconds=31))
+        [late] = [d for d in broken.received if d["type"] == "daily_summary"]
+        assert broken.keys.count(late["idempotency_key"]) == 2  # failed once, then accepted
     finally:
         broken.stop()
 

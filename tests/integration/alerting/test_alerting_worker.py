@@ -12,7 +12,7 @@ from planwatch.app import App
 from planwatch.clock import utcnow
 from planwatch.config import loader
 from planwatch.model.jobs import ResultStatus
-from planwatch.storage import alerts, outbox
+from planwatch.storage import alerts, notifications
 from planwatch.storage.engine import Storage
 from planwatch.web import metrics
 
@@ -30,6 +30,7 @@ alerting:
   channels:
     - name: hook
       url: webhook+{hook}
+      group_wait: 0s
 """)
     return path
 
@@ -63,7 +64,7 @@ async def test_pending_delivery_survives_a_worker_restart(
 
     st = Storage.open(settings.storage_url.reveal())
     try:
-        assert outbox.backlog(st) == []
+        assert notifications.backlog(st) == []
         events = [e.event for e in alerts.events(st, created.id or 0)]
         assert events == ["opened", "notification_failed", "notified"]
     finally:

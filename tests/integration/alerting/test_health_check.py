@@ -40,7 +40,8 @@ async def test_health_check_opens_and_resolves_health_alerts(
 ) -> None:
     webhook.status = 500
     deps = make_deps(make_settings(storage_url, [
-        ChannelSettings("hook", Secret(f"webhook+{webhook.url}"))]))
+        ChannelSettings("hook", Secret(f"webhook+{webhook.url}"), group_wait=timedelta(0))],
+        for_=timedelta(0)))
     alerts.create(storage, regression_alert(), actor="analysis")
     await alert_processing.cycle(deps, T0)  # the hook fails: a failing channel
     deps.state.target("lab-db").up = False

@@ -119,7 +119,7 @@ def test_retention_job_uses_each_kinds_days(storage_url: str) -> None:
     assert cut["samples"] == now - timedelta(days=30)
     assert cut["check_results"] == now - timedelta(days=10)
     assert cut["worker_metrics"] == cut["job_runs"] == now - timedelta(days=14)
-    assert cut["resolved_alerts"] == now - timedelta(days=180)
+    assert cut["resolved_alerts"] == cut["notifications"] == now - timedelta(days=180)
 
     st = Storage.open(storage_url)
     try:

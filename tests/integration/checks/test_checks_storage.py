@@ -85,48 +85,68 @@ def _events(storage: Storage, subject: str) -> list[tuple[str, str]]:
 
 
 async def test_check_alert_lifecycle(service: CheckService, storage: Storage) -> None:
+    """Defaults: a failure opens after one interval (1 s here), two ok runs resolve."""
+    def at(seconds: int) -> datetime:
+        return T0 + timedelta(seconds=seconds)
+
     service.persist([_r(OK, T0)], T0)
     assert _alerts(storage) == {}
-    service.persist([_r(CRIT, T0), _r(CRIT, T0 + timedelta(seconds=1))],
-                    T0 + timedelta(seconds=1))
+    service.persist([_r(CRIT, T0), _r(CRIT, at(1))], at(1))
+    assert _alerts(storage) == {"backlog": ("pending", "critical", "critical")}
+    service.persist([_r(CRIT, at(2))], at(2))
     assert _alerts(storage) == {"backlog": ("open", "critical", "critical")}
     (alert,) = alerts.list_alerts(storage, kind="check")
-    assert alert.dedup_key == "check:db::backlog"
+    assert alert.dedup_key == "check:db::backlog" and alert.opened_at == at(2)
     assert alert.details["runbook_url"] == "https://rb/backlog"
-    service.persist([_r(CRIT, T0 + timedelta(seconds=2))], T0 + timedelta(seconds=2))
-    service.persist([_r(WARN, T0 + timedelta(seconds=3))], T0 + timedelta(seconds=3))
-    service.persist([_r(ERR, T0 + timedelta(seconds=4), None)], T0 + timedelta(seconds=4))
+    service.persist([_r(WARN, at(3))], at(3))
+    service.persist([_r(ERR, at(4), None)], at(4))
     assert _alerts(storage) == {"backlog": ("open", "warning", "error")}
-    service.persist([_r(OK, T0 + timedelta(seconds=5))], T0 + timedelta(seconds=5))
+    service.persist([_r(OK, at(5))], at(5))
+    assert _alerts(storage)["backlog"][0] == "open"  # one ok run is not enough
+    service.persist([_r(OK, at(6))], at(6))
     assert _alerts(storage) == {"backlog": ("resolved", "warning", "error")}
-    service.persist([_r(CRIT, T0 + timedelta(seconds=6))], T0 + timedelta(seconds=6))
+    service.persist([_r(CRIT, at(7))], at(7))
+    service.persist([_r(CRIT, at(8))], at(8))
     assert len(alerts.list_alerts(storage, status="all", kind="check")) == 1  # reopened
-    assert _events(storage, "backlog") == [
-        ("opened", "check backlog is critical on db: critical 1.0"),
-        ("updated", "severity critical -> warning (status critical -> warning)"),
-        ("updated", "status warning -> error"),
-        ("resolved", "check ok again"),
-        ("updated", "reopened: critical: critical 1.0"),
-    ]
+    events = _events(storage, "backlog")
+    assert [e for e, _ in events] == ["pending", "opened", "updated", "updated", "resolved",
+                                      "pending", "reopened"]
+    assert events[1][1] == "critical: critical 1.0 (held for 0m01s)"
+    assert events[2][1] == "severity critical -> warning (status critical -> warning)"
+    assert events[4][1] == "check ok again for 2 consecutive evaluations"
+
+
+async def test_a_failure_shorter_than_for_is_dropped(
+    service: CheckService, storage: Storage
+) -> None:
+    service.persist([_r(CRIT, T0)], T0)
+    service.persist([_r(OK, T0 + timedelta(milliseconds=500))], T0 + timedelta(milliseconds=500))
+    assert _alerts(storage) == {"backlog": ("resolved", "critical", "critical")}
+    assert [e for e, _ in _events(storage, "backlog")] == ["pending", "dropped"]
 
 
 async def test_dataset_rows_alert_separately(service: CheckService, storage: Storage) -> None:
     eu, us = (("region", "eu"),), (("region", "us"),)
-    service.persist([_r(WARN, T0, 3, "by-region", labels=eu),
-                     _r(WARN, T0, 2, "by-region", labels=us)], T0)
-    assert set(_alerts(storage)) == {"by-region{region=eu}", "by-region{region=us}"}
-    later = T0 + timedelta(seconds=1)
+    for second in (0, 1):  # failing for one interval: open
+        t = T0 + timedelta(seconds=second)
+        service.persist([_r(WARN, t, 3, "by-region", labels=eu),
+                         _r(WARN, t, 2, "by-region", labels=us)], t)
+    assert {s: v[0] for s, v in _alerts(storage).items()} == {
+        "by-region{region=eu}": "open", "by-region{region=us}": "open"}
+    later = T0 + timedelta(seconds=2)
     service.persist([_r(ERR, later, None, "by-region")], later)  # run failed: rows unknown
     assert {s: v[0] for s, v in _alerts(storage).items()} == {
-        "by-region{region=eu}": "open", "by-region{region=us}": "open", "by-region": "open"}
-    later += timedelta(seconds=1)
-    service.persist([_r(WARN, later, 4, "by-region", labels=eu),
-                     _r(OK, later, 0, "by-region", labels=(("region", "ap"),))], later)
+        "by-region{region=eu}": "open", "by-region{region=us}": "open", "by-region": "pending"}
+    for second in (3, 4):
+        later = T0 + timedelta(seconds=second)
+        service.persist([_r(WARN, later, 4, "by-region", labels=eu),
+                         _r(OK, later, 0, "by-region", labels=(("region", "ap"),))], later)
     assert {s: v[0] for s, v in _alerts(storage).items()} == {
         "by-region{region=eu}": "open", "by-region{region=us}": "resolved",
         "by-region": "resolved"}
     assert _events(storage, "by-region{region=us}")[-1] == (
-        "resolved", "no longer returned by the check")
+        "resolved", "no longer returned by the check for 2 consecutive evaluations")
+    assert _events(storage, "by-region")[-1][0] == "dropped"
     assert all(a.status is AlertStatus.OPEN
                for a in alerts.list_alerts(storage, kind="check"))
 

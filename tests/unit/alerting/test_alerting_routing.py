@@ -90,3 +90,23 @@ def test_config_silences() -> None:
     assert s.id is None and s.active(T0) and not s.active(T0 + timedelta(hours=1))
     assert silences.describe(s) == "config silence (target=a): window"
 
+
+
+def test_pending_and_dropped_never_notify_nor_the_end_of_what_never_opened() -> None:
+    opened = replace(ALERT, opened_at=T0)
+    assert decide(opened, "pending").channels == ()
+    assert decide(opened, "dropped").channels == ()
+    assert decide(opened, "resolved").channels == ("all", "prod")
+    assert decide(replace(ALERT, opened_at=None), "resolved").channels == ()
+
+
+def test_an_unreachable_target_also_inhibits_its_jobs_failure_alerts() -> None:
+    job = replace(ALERT, kind=AlertKind.HEALTH, target="planwatch",
+                  subject="job:collection:orders-db", dedup_key="health:planwatch::job:x")
+    assert routing.caused_by(job) == "orders-db"
+    assert decide(job, unreachable=("orders-db",)).suppressed == (
+        "inhibited: target orders-db is unreachable")
+    assert decide(job, unreachable=("lab-db",)).channels == ("all", "prod")
+    global_job = replace(job, subject="job:analysis")
+    assert routing.caused_by(global_job) == "planwatch"
+    assert decide(global_job, unreachable=("orders-db",)).suppressed is None

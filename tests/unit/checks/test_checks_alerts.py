@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from planwatch.alerting import check_alerts
-from planwatch.alerting.lifecycle import Action
+from planwatch.alerting import check_alerts, lifecycle
+from planwatch.alerting.lifecycle import Action, Policy
 from planwatch.model.alerts import AlertStatus
 from planwatch.model.checks import CheckResult, CheckStatus
 from planwatch.model.findings import Severity
@@ -57,10 +57,58 @@ def test_reopen_instead_of_a_twin() -> None:
     (opened,) = check_alerts.transitions({}, [_r(CRIT)], now=NOW)
     resolved = dataclasses.replace(opened.alert, id=3, status=AlertStatus.RESOLVED,
                                    resolved_at=NOW)
-    (again,) = check_alerts.transitions({}, [_r(WARN)], now=NOW,
-                                        recently_resolved={resolved.dedup_key: resolved})
+    later = NOW + timedelta(minutes=3)
+    fresh = check_alerts.transitions({}, [_r(WARN, later)], now=later)
+    (again,) = lifecycle.reopen(fresh, {resolved.dedup_key: resolved}, now=later)
     assert (again.action, again.alert.id, again.alert.status, again.alert.resolved_at) == (
-        Action.UPDATE, 3, AlertStatus.OPEN, None)
+        Action.REOPEN, 3, AlertStatus.OPEN, None)
+    assert again.was is AlertStatus.RESOLVED and "3m00s after it resolved" in again.message
+
+
+def test_a_failure_must_last_for_before_it_opens() -> None:
+    policy = {"c": Policy(for_=timedelta(minutes=1), resolve_after=2)}
+    (pending,) = check_alerts.transitions({}, [_r(CRIT)], now=NOW, policies=policy)
+    assert (pending.action, pending.alert.status) == (Action.PEND, AlertStatus.PENDING)
+    assert pending.alert.pending_since == NOW and pending.alert.opened_at is None
+    active = {pending.alert.dedup_key: dataclasses.replace(pending.alert, id=4)}
+    # still failing 30 s later: saved at most once a minute, nothing to tell
+    assert check_alerts.transitions(active, [_r(CRIT, NOW + timedelta(seconds=30))],
+                                    now=NOW + timedelta(seconds=30), policies=policy) == []
+    # 57 s: an evaluation up to 10% early counts (scheduling jitter)
+    t = NOW + timedelta(seconds=57)
+    (opened,) = check_alerts.transitions(active, [_r(CRIT, t)], now=t, policies=policy)
+    assert (opened.action, opened.alert.status, opened.alert.opened_at) == (
+        Action.OPEN, AlertStatus.OPEN, t)
+    assert opened.alert.pending_since is None and "held for 0m57s" in opened.message
+
+
+def test_a_pending_check_that_recovers_is_dropped() -> None:
+    policy = {"c": Policy(for_=timedelta(minutes=1), resolve_after=2)}
+    (pending,) = check_alerts.transitions({}, [_r(WARN)], now=NOW, policies=policy)
+    active = {pending.alert.dedup_key: dataclasses.replace(pending.alert, id=4)}
+    t = NOW + timedelta(seconds=20)
+    (dropped,) = check_alerts.transitions(active, [_r(OK, t)], now=t, policies=policy)
+    assert (dropped.action, dropped.alert.status) == (Action.DROP, AlertStatus.RESOLVED)
+    assert dropped.records_event and "never notified" in dropped.message
+
+
+def test_check_alerts_resolve_after_consecutive_ok_runs() -> None:
+    policy = {"c": Policy(resolve_after=2)}
+    (opened,) = check_alerts.transitions({}, [_r(CRIT)], now=NOW, policies=policy)
+    alert = dataclasses.replace(opened.alert, id=4)
+    (first,) = check_alerts.transitions({alert.dedup_key: alert}, [_r(OK)], now=NOW,
+                                        policies=policy)
+    assert (first.action, first.alert.normal_windows) == (Action.TICK, 1)
+    # a failure in between starts the count again
+    (again,) = check_alerts.transitions({alert.dedup_key: first.alert}, [_r(CRIT)],
+                                        now=NOW + timedelta(minutes=2), policies=policy)
+    assert again.alert.normal_windows == 0
+    (one,) = check_alerts.transitions({alert.dedup_key: again.alert}, [_r(OK)], now=NOW,
+                                      policies=policy)
+    (two,) = check_alerts.transitions({alert.dedup_key: one.alert}, [_r(OK)], now=NOW,
+                                      policies=policy)
+    assert (two.action, two.alert.status, two.message) == (
+        Action.RESOLVE, AlertStatus.RESOLVED, "check ok again for 2 consecutive evaluations")
 
 
 def test_dataset_rows_resolve_unless_the_run_failed() -> None:

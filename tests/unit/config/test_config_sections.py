@@ -336,3 +336,57 @@ def test_analysis_section(load_text: LoadText, problems: Problems) -> None:
     assert found == {"analysis.regression.p_value": "Input should be less than 1"}
     found = problems("analysis:\n  regression: {min_ratio: 3, critical_ratio: 2}\n")
     assert found == {"analysis.regression": "'critical_ratio' must not be below 'min_ratio'"}
+
+
+def test_alerting_grouping_for_and_resolve_after(load_text: LoadText) -> None:
+    settings = load_text(
+        """
+        alerting:
+          for: 10m
+          resolve_after: 3
+          channels:
+            - {name: team, url: "slack://x", group_by: [target], group_wait: 0s,
+               group_interval: 2m, repeat_interval: 1h}
+            - {name: am, url: "alertmanager+http://am:9093", repeat_interval: 30s}
+            - {name: plain, url: "json://y"}
+        checks:
+          - {name: c, target: db, sql: "SELECT 1", warning: "> 1", for: 0s, resolve_after: 1}
+        targets: [{name: db, dsn: "postgresql://x/y"}]
+        """,
+        PLANWATCH_ALERTING__RESOLVE_AFTER="4",
+    )
+    a = settings.alerting
+    assert (a.for_, a.resolve_after) == (timedelta(minutes=10), 4)
+    team, am, plain = a.channels
+    assert (team.group_by, team.group_wait, team.group_interval, team.repeat_interval) == (
+        ("target",), timedelta(0), timedelta(minutes=2), timedelta(hours=1))
+    assert am.repeat_interval == timedelta(seconds=30) and am.group_by is None
+    assert (plain.group_by, plain.group_wait) == (None, None)
+    (check,) = settings.checks
+    assert (check.for_, check.resolve_after) == (timedelta(0), 1)
+    assert load_text("alerting: {}\n", PLANWATCH_ALERTING__FOR="5m").alerting.for_ == (
+        timedelta(minutes=5))
+
+
+def test_alerting_grouping_problems(problems: Problems) -> None:
+    found = problems(
+        """
+        alerting:
+          for: -1m
+          resolve_after: 0
+          channels:
+            - {name: am, url: "alertmanager+http://am:9093", group_by: [target], group_wait: 5s}
+            - {name: t, url: "slack://x", group_by: [colour]}
+            - {name: u, url: "slack://x", group_by: ["...", target]}
+        """
+    )
+    assert found == {
+        "alerting.for": "invalid duration '-1m'; use e.g. 30s, 5m, 2h, 1d, 1h30m, ISO-8601 "
+        "PT5M, or a number of seconds",
+        "alerting.resolve_after": "Input should be greater than or equal to 1",
+        "alerting.channels[0]": "group_by, group_wait: Alertmanager groups alerts itself; set "
+        "grouping in its route, not on this channel",
+        "alerting.channels[1].group_by[0]": "Input should be 'kind', 'target', 'database', "
+        "'severity', 'subject', 'query_id' or '...'",
+        "alerting.channels[2]": "group_by: '...' (every alert on its own) stands alone",
+    }
