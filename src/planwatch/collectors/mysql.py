@@ -28,7 +28,6 @@ from planwatch.collectors import (
     mysql_plans,
     mysql_session,
     mysql_waits,
-    pg_session,
     sqlfiles,
     staging,
 )
@@ -45,6 +44,7 @@ from planwatch.model.samples import (
     QueryRef,
     StatementText,
 )
+from planwatch.redaction import redact
 
 log = structlog.get_logger(__name__)
 
@@ -284,7 +284,7 @@ class MysqlCollector:
         except (pymysql.err.MySQLError, mysql_plans.MysqlPlanError, IndexError) as exc:
             if not self._is_open():
                 raise
-            error = pg_session.scrub(str(exc), self._params.get("password"))
+            error = redact(str(exc), self._params.get("password"))
             log.warning("collection.plan_capture_failed", target=self.target.name,
                         database=key.schema or "", query_id=key.digest, error=error)
             return None, error[:300]

@@ -11,19 +11,17 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import pymysql
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from planwatch.collectors import mysql_deltas, sqlfiles
-from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
+from planwatch.dsn import InvalidDsn
+from planwatch.dsn import mysql as mysql_dsn
+from planwatch.dsn.mysql import where as where
 from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.redaction import redact
 
 Connection: TypeAlias = Any  # pymysql.connections.Connection (pymysql ships no types)
 
-PASSTHROUGH = ("unix_socket", "charset", "ssl_ca", "ssl_cert", "ssl_key", "ssl_disabled",
-               "ssl_verify_cert", "ssl_verify_identity")
-"""DSN query parameters handed to pymysql as they are."""
 TIMEOUT_GRACE_S = 5  # the client read timeout leaves the server's statement timeout room to fire
 
 ACCESS_DENIED = 1045
@@ -36,26 +34,9 @@ STATEMENT_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execu
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """pymysql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
     try:
-        url = make_url(target.dsn.reveal())
-    except (ArgumentError, ValueError):
-        raise CollectorError(
-            target.name, "invalid DSN: expected mysql://user:password@host:port/database",
-            fatal=True) from None
-    params: dict[str, Any] = {"host": url.host or "localhost", "port": url.port or 3306,
-                              "user": url.username or "", "password": url.password or ""}
-    if url.database:
-        params["database"] = url.database
-    for key in PASSTHROUGH:
-        value = url.query.get(key)
-        if isinstance(value, str):
-            params[key] = value
-    return params
-
-
-def where(params: Mapping[str, Any]) -> str:
-    if params.get("unix_socket"):
-        return str(params["unix_socket"])
-    return f"{params['host']}:{params['port']}"
+        return mysql_dsn.params(target.dsn.reveal())
+    except InvalidDsn as exc:
+        raise CollectorError(target.name, str(exc), fatal=True) from None
 
 
 def connect(target: TargetSettings, params: Mapping[str, Any]) -> Connection:
@@ -79,7 +60,7 @@ def classify(
 ) -> CollectorError:
     """Bad credentials and missing privileges are fatal; network trouble is unreachable."""
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    message = scrub(str(exc.args[1] if len(exc.args) > 1 else exc), params.get("password"))
+    message = redact(str(exc.args[1] if len(exc.args) > 1 else exc), params.get("password"))
     user = params.get("user") or "(default user)"
     at = where(params)
     if code == ACCESS_DENIED:

@@ -45,6 +45,7 @@ from planwatch.model.samples import (
     QuerySample,
     StatementText,
 )
+from planwatch.redaction import redact
 
 log = structlog.get_logger(__name__)
 
@@ -84,7 +85,7 @@ class PostgresCollector:
         except CollectorError:
             raise
         except psycopg.Error as exc:
-            message = pg_session.scrub(str(exc).strip(), self._params.get("password"))
+            message = redact(str(exc).strip(), self._params.get("password"))
             if "shared_preload_libraries" in message:  # created but not preloaded
                 raise CollectorError(self.target.name, pg_session.NOT_LOADED, fatal=True) from None
             if self._conn is None or self._conn.broken or self._conn.closed:
@@ -277,7 +278,7 @@ class PostgresCollector:
             plan = pg_plans.capture(self._ref(key), explained.doc, now)
             return dataclasses.replace(plan, context=explained.context), None
         except (psycopg.Error, CollectorError, pg_plans.PlanParseError) as exc:
-            error = pg_session.scrub(str(exc).strip(), self._params.get("password"))
+            error = redact(str(exc).strip(), self._params.get("password"))
             log.warning("collection.plan_capture_failed", target=self.target.name,
                         database=key[0], query_id=str(key[1]), error=error)
             return None, error.splitlines()[0][:300] if error else type(exc).__name__

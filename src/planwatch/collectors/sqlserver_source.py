@@ -13,13 +13,12 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from planwatch.collectors import sqlfiles
-from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
+from planwatch.dsn import InvalidDsn
+from planwatch.dsn import sqlserver as sqlserver_dsn
 from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.redaction import redact
 
 Row = dict[str, Any]
 DRIVER_MISSING = -1  # SourceError.number when pymssql is not installed
@@ -48,16 +47,9 @@ class Source(Protocol):
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """pymssql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
     try:
-        url = make_url(target.dsn.reveal())
-    except (ArgumentError, ValueError):
-        raise CollectorError(
-            target.name, "invalid DSN: expected mssql://user:password@host:1433/database",
-            fatal=True) from None
-    params: dict[str, Any] = {"server": url.host or "localhost", "port": url.port or 1433,
-                              "user": url.username or "", "password": url.password or ""}
-    if url.database:
-        params["database"] = url.database
-    return params
+        return sqlserver_dsn.params(target.dsn.reveal())
+    except InvalidDsn as exc:
+        raise CollectorError(target.name, str(exc), fatal=True) from None
 
 
 def quote_name(name: str) -> str:
@@ -137,7 +129,7 @@ def driver_error(
     number = args[0] if args and isinstance(args[0], int) else None
     raw = args[1] if len(args) > 1 else exc
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    message = " ".join(scrub(text, password).split())
+    message = " ".join(redact(text, password).split())
     return SourceError(number, message, connecting=connecting)
 
 

@@ -45,7 +45,7 @@ class TargetSettings:
     @property
     def safe_dsn(self) -> str:
         """The DSN with any password masked, for logs and the UI."""
-        from planwatch.config.secrets import mask_dsn
+        from planwatch.redaction import redact as mask_dsn
 
         return mask_dsn(self.dsn.reveal())
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import structlog
 
-from planwatch import logs
+from planwatch import logs, redaction
 from planwatch.clock import utcnow
 from planwatch.errors import NotFound
 from planwatch.histogram import DURATION_BUCKETS, LAG_BUCKETS, Histogram
@@ -309,7 +309,7 @@ class Scheduler:
     ) -> JobOutcome:
         job.consecutive_failures += 1
         job.failures += 1
-        error = logs.mask(f"{type(exc).__name__}: {exc}")
+        error = redaction.redact(f"{type(exc).__name__}: {exc}")
         retry_at = self._clock() + self._retry.delay(job.consecutive_failures)
         job.last_status, job.last_result, job.last_error = (
             JobStatus.FAILED, ResultStatus.ERROR, error,
@@ -425,4 +425,4 @@ def _histogram(by_kind: dict[str, Histogram], kind: str, bounds: tuple[float, ..
 
 
 def _describe(exc: BaseException) -> str:
-    return logs.mask(f"{type(exc).__name__}: {exc}")
+    return redaction.redact(f"{type(exc).__name__}: {exc}")
