@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Any
 
+from planwatch.model.policies import HotspotSettings as HotspotSettings  # analysis policies
+from planwatch.model.policies import RegressionSettings as RegressionSettings
+
 
 @dataclass(frozen=True, slots=True)
 class Secret:
@@ -75,26 +78,6 @@ class SchedulingSettings:
     max_parallel_checks: int = 5
     breaker_failures: int = 3  # consecutive failures that open a target's circuit
     jitter: timedelta = timedelta(seconds=5)  # max deterministic per-target jitter
-
-
-@dataclass(frozen=True, slots=True)
-class RegressionSettings:
-    min_ratio: float = 2.0
-    critical_ratio: float = 5.0
-    min_abs_ms: float = 5.0
-    min_calls: int = 10
-    min_impact: timedelta = timedelta(seconds=1)
-    p_value: float = 0.01
-    baseline_days: int = 7
-    min_baseline_samples: int = 12
-    window: timedelta = timedelta(minutes=15)
-    resolve_after_windows: int = 3
-
-
-@dataclass(frozen=True, slots=True)
-class HotspotSettings:
-    top_n: int = 10
-    min_share: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
