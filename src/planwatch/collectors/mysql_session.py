@@ -25,7 +25,6 @@ Connection: TypeAlias = Any  # pymysql.connections.Connection (pymysql ships no 
 TIMEOUT_GRACE_S = 5  # the client read timeout leaves the server's statement timeout room to fire
 
 ACCESS_DENIED = 1045
-UNKNOWN_DATABASE = 1049
 COMMAND_DENIED = (1142, 1143, 1227)
 UNREACHABLE = (2002, 2003, 2005, 2006, 2013, 2055)
 STATEMENT_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time

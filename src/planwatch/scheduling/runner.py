@@ -51,7 +51,6 @@ class _Job:
     last_duration_ms: float | None = None
     last_error: str | None = None
     skipped_overlaps: int = 0
-    skipped_elsewhere: int = 0
     runs: int = 0
     failures: int = 0
 
@@ -236,7 +235,6 @@ class Scheduler:
 
     async def _execute(self, job: _Job, due: datetime) -> JobOutcome:
         if job.spec.gate is not None and not await job.spec.gate():
-            job.skipped_elsewhere += 1
             log.debug("job.skipped", job=job.spec.name, reason="owned by another worker")
             return JobOutcome(message="skipped: owned by another worker", data={"skipped": True})
         group = job.spec.group
