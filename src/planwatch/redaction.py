@@ -5,10 +5,11 @@ driver error messages, exception texts, log lines and notification errors.
 - the password of URL userinfo, any scheme: `postgresql://u:***@h/db`, `mysql+pymysql://`,
   `mariadb://`, `mssql://`, SQLAlchemy URLs, apprise URLs (`mailtos://u:***@host`);
 - secret URL query parameters: `?password=***`, `&sslpassword=`, `&token=`, `&api_key=`;
-- `name=value` and `name: value` pairs with a secret name, the value bare, quoted (`'…'`,
+- `name=value` and `name: value` pairs whose name says password, pwd, token, secret,
+  credential, authorization, cookie or api/access/private key, the value bare, quoted (`'…'`,
   `"…"`, with backslash escapes) or ODBC-braced (`{…}`): libpq `password=` / `sslpassword=`,
   SQL Server / ODBC `Password=` / `PWD=`, MySQL `--password=`, dict and JSON reprs
-  (`'password': '…'`), `Authorization: Bearer …`;
+  (`'password': '…'`), `Authorization: Bearer …`, also one pair inside another's value;
 - each `known` secret (what the caller connected with), as is and URL-encoded, wherever it
   appears: a driver may echo it back in any syntax.
 
@@ -23,13 +24,14 @@ from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
-# One notion of a secret name, for structured fields (`is_secret_key`) and for `name=value`
-# pairs inside text: passwords, DSNs, tokens, secrets, credentials, auth headers, API keys.
+# Names of secrets: passwords, tokens, secrets, credentials, auth headers, API keys. A field
+# (`is_secret_key`) is also withheld when named dsn, key or pass; in running text those words
+# say too little ("invalid DSN: expected ...", "not KEY=VALUE") to mask what follows them.
 _SECRET_NAME = (
-    r"[\w-]*?(?:pass(?:word|wd)|pwd|dsn|token|secret|credential|authorization|cookie)[\w-]*"
-    r"|pass|key|(?:[\w-]*[_-])?(?:api[_-]?|private[_-]|access[_-]|fernet[_-])key"
+    r"[\w-]*?(?:pass(?:word|wd)|pwd|token|secret|credential|authorization|cookie)[\w-]*"
+    r"|(?:[\w-]*[_-])?(?:api[_-]?|private[_-]|access[_-]|fernet[_-])key"
 )
-_NAME = re.compile(_SECRET_NAME, re.IGNORECASE)
+_FIELD = re.compile(rf"{_SECRET_NAME}|[\w-]*dsn[\w-]*|pass|key", re.IGNORECASE)
 _USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@]*:)\S*@")
 _QUERY = re.compile(rf"([?&](?:{_SECRET_NAME})=)[^&#\s]*", re.IGNORECASE)
 # Zero-width, so that every pair is found, also one inside another's value (a password in a
@@ -71,4 +73,4 @@ def _mask_spans(text: str, spans: list[tuple[int, int]]) -> str:
 def is_secret_key(name: str) -> bool:
     """Whether a field name says it holds a secret (`dsn`, `api_key`, `token`; not
     `dedup_key`): its whole value is withheld, not just redacted."""
-    return _NAME.fullmatch(name) is not None
+    return _FIELD.fullmatch(name) is not None

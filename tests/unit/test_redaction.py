@@ -51,8 +51,10 @@ from planwatch.redaction import MASK, is_secret_key, redact
         ("mysqldump --password=s3 -h db1", "mysqldump --password=*** -h db1"),
         ("{'host': 'db1', 'password': 'pw', 'port': 3306}",
          "{'host': 'db1', 'password': ***, 'port': 3306}"),
-        ("{'dsn': \"host=h password='pw' dbname=db\"}", "{'dsn': ***}"),  # one inside another
-        ("{'dsn': 'host=h password='pw' dbname=db'}", "{'dsn': *** dbname=db'}"),
+        ("{'dsn': 'host=h password='pw' dbname=db'}", "{'dsn': 'host=h password=*** dbname=db'}"),
+        # one inside another, also when the inner quote ends the outer value
+        ("{'credentials': \"user=u password='pw'\"}", "{'credentials': ***}"),
+        ("{'credentials': 'user=u password='pw' x'}", "{'credentials': *** x'}"),
         ('{"user": "u", "passwd": "pw"}', '{"user": "u", "passwd": ***}'),
         ("Authorization: Bearer abc.def", "Authorization: ***"),
         ("X-Api-Key: abc", "X-Api-Key: ***"),
@@ -64,6 +66,9 @@ from planwatch.redaction import MASK, is_secret_key, redact
         ("fe_sendauth: no password supplied", "fe_sendauth: no password supplied"),
         ("DETAIL:  Key (dedup_key)=(regression:db1:42) already exists.",
          "DETAIL:  Key (dedup_key)=(regression:db1:42) already exists."),
+        ("t: invalid DSN: expected mssql://user:password@host:1433/database",
+         "t: invalid DSN: expected mssql://user:***@host:1433/database"),
+        ("matcher 'x' is not KEY=VALUE", "matcher 'x' is not KEY=VALUE"),
         ("nothing to hide", "nothing to hide"),
     ],
 )  # fmt: skip
