@@ -53,13 +53,15 @@ def _persist(deps: JobDeps, result: CollectionResult) -> int:
         queries.upsert(st, [p.ref for p in result.plans], result.interval_end)
         plans.upsert(st, result.plans)
     plan_requests.record(st, result.target, result.plan_attempts)
-    targets.set_status(st, result.target, up=True, error=None, at=result.interval_end)
+    targets.set_status(st, result.target, up=True, error=None, at=result.interval_end,
+                       health=result.health)
     return written
 
 
-def _mark_down(deps: JobDeps, name: str, error: str) -> None:
+def _mark_down(deps: JobDeps, name: str, error: CollectorError) -> None:
     try:
-        targets.set_status(deps.storage, name, up=False, error=error, at=utcnow())
+        targets.set_status(deps.storage, name, up=False, error=str(error), at=utcnow(),
+                           fatal=error.fatal)
     except Exception as exc:  # storage may be down too; the job's own record says why
         deps.state.storage_error = str(exc)
 
@@ -79,14 +81,13 @@ async def collect(deps: JobDeps, target_name: str, ctx: JobContext) -> JobOutcom
         result = await deps.blocking(_collect_exclusively, collector, target_name, now)
     except CollectorError as exc:
         board.record_failure(target_name, utcnow())
-        state.up, state.last_error, state.fatal = False, str(exc), exc.fatal
+        state.up, state.last_error = False, str(exc)
         deps.state.count("collections", f"{target_name}|error")
-        await deps.blocking(_mark_down, deps, target_name, str(exc))
+        await deps.blocking(_mark_down, deps, target_name, exc)
         raise
     board.record_success(target_name, utcnow())
     state.last_duration_s = time.perf_counter() - started
-    state.up, state.last_error, state.fatal = True, None, False
-    state.last_success, state.health = result.interval_end, result.health
+    state.up, state.last_error, state.last_success = True, None, result.interval_end
     try:
         written = await deps.blocking(_persist, deps, result)
     except Exception:

@@ -92,6 +92,8 @@ targets = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("status_at", UTCDateTime, nullable=True),
     sa.Column("last_collected_at", UTCDateTime, nullable=True),
+    sa.Column("health", JSONType, nullable=True),  # the last poll's collector health
+    sa.Column("fatal", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )

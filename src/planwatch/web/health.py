@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
+from planwatch.errors import StorageError
+from planwatch.storage import targets
+
 if TYPE_CHECKING:
     from planwatch.app import App
 
@@ -58,17 +61,23 @@ def job_checks(app: App) -> list[Check]:
 
 
 def target_checks(app: App) -> list[Check]:
+    """Blocking: every enabled target's state as storage has it (the same on every worker,
+    whichever collected it last); nothing when storage cannot say (the storage check does)."""
+    try:
+        known = {r.name: r for r in targets.list_all(app.storage)}
+    except StorageError:
+        return []
     out = []
     for t in app.settings.targets:
         if not t.enabled:
             continue
-        ts = app.state.targets.get(t.name)
-        if ts is None or ts.up is None:
+        r = known.get(t.name)
+        if r is None or r.up is None:
             out.append(Check(f"target:{t.name}", Status.HEALTHY, "not polled yet"))
-        elif ts.up:
+        elif r.up:
             out.append(Check(f"target:{t.name}", Status.HEALTHY, "up"))
         else:
-            out.append(Check(f"target:{t.name}", Status.DEGRADED, ts.last_error or "down"))
+            out.append(Check(f"target:{t.name}", Status.DEGRADED, r.last_error or "down"))
     return out
 
 

@@ -75,21 +75,26 @@ class StateCollector(Collector):
                                labels=["target"])
         dur = GaugeMetricFamily(Name.COLLECTION_SECONDS, "Last successful collection's duration",
                                 labels=["target"])
+        deps = getattr(self.app, "deps", None)
+        fleet = deps.fleet if deps else None
+        # Only the targets this worker collects now: a lease that moved takes its series along.
         for name, ts in self.app.state.targets.items():
+            if fleet is not None and not fleet.owns_target(name):
+                continue
             if ts.up is not None:
                 up.add_metric([name], 1.0 if ts.up else 0.0)
             if ts.last_success is not None:  # a target never reached has no duration yet
                 dur.add_metric([name], ts.last_duration_s)
         breaker = GaugeMetricFamily(Name.CIRCUIT_OPEN, "1 while the target's circuit is open "
                                     "(calls are not attempted)", labels=["target"])
-        deps = getattr(self.app, "deps", None)
         for name, state in sorted(deps.breakers.snapshot().items() if deps else ()):
             breaker.add_metric([name], 0.0 if state.state is BreakerState.CLOSED else 1.0)
         learning = GaugeMetricFamily(Name.QUERIES_LEARNING, "Queries active in the last analysis "
                                      "window whose baseline is still learning (not judged yet)",
                                      labels=["target"])
         for name, n in sorted(self.app.state.learning.items()):
-            learning.add_metric([name], float(n))
+            if fleet is None or fleet.owns_target(name):
+                learning.add_metric([name], float(n))
         yield up
         yield dur
         yield breaker
