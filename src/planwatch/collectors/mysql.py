@@ -29,6 +29,7 @@ from planwatch.collectors import (
     mysql_session,
     mysql_waits,
     pg_session,
+    snapshot_codec,
     sqlfiles,
     staging,
 )
@@ -110,6 +111,19 @@ class MysqlCollector:
 
     def rollback(self) -> None:
         self._staging.rollback()
+
+    def wants_state(self) -> bool:
+        return self._staging.confirmed is None and self._staging.staged is None
+
+    def restore(self, data: bytes) -> None:
+        self._staging.restore((snapshot_codec.decode_mysql(data), None))
+
+    def saved_state(self) -> staging.SavedState | None:
+        staged = self._staging.staged
+        if staged is None:
+            return None
+        return staging.SavedState(self._prev.at if self._prev else None, staged[0].at,
+                                  snapshot_codec.encode_mysql(staged[0]))
 
     @property
     def _prev(self) -> mysql_deltas.Snapshot | None:

@@ -29,6 +29,7 @@ from planwatch.collectors import (
     pg_plans,
     pg_session,
     pg_waits,
+    snapshot_codec,
     sqlfiles,
     staging,
 )
@@ -95,6 +96,19 @@ class PostgresCollector:
 
     def rollback(self) -> None:
         self._staging.rollback()
+
+    def wants_state(self) -> bool:
+        return self._staging.confirmed is None and self._staging.staged is None
+
+    def restore(self, data: bytes) -> None:
+        self._staging.restore((snapshot_codec.decode_pg(data), None))
+
+    def saved_state(self) -> staging.SavedState | None:
+        staged = self._staging.staged
+        if staged is None:
+            return None
+        return staging.SavedState(self._prev.at if self._prev else None, staged[0].at,
+                                  snapshot_codec.encode_pg(staged[0]))
 
     @property
     def _prev(self) -> deltas.Snapshot | None:

@@ -105,6 +105,15 @@ class SqlServerCollector:
     def rollback(self) -> None:
         self._staging.rollback()
 
+    def wants_state(self) -> bool:
+        return False  # Query Store keeps its own history: a new collector reads it back
+
+    def restore(self, data: bytes) -> None:
+        raise NotImplementedError("the SQL Server collector keeps no snapshot in storage")
+
+    def saved_state(self) -> staging.SavedState | None:
+        return None
+
     def _collect(self, now: datetime) -> CollectionResult:
         carried = self._staging.begin()
         if self._staging.confirmed is not None:  # measure from the last stored poll

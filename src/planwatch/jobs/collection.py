@@ -7,6 +7,8 @@ import time
 import weakref
 from datetime import datetime
 
+import structlog
+
 from planwatch.clock import utcnow
 from planwatch.collectors.base import Collector
 from planwatch.errors import CircuitOpen, CollectorError, StorageError
@@ -16,7 +18,9 @@ from planwatch.model.jobs import ResultStatus
 from planwatch.model.plans import PlanRequest
 from planwatch.model.samples import CollectionResult
 from planwatch.scheduling.runner import JobContext, JobOutcome
-from planwatch.storage import plan_requests, plans, queries, samples, targets
+from planwatch.storage import collector_state, plan_requests, plans, queries, samples, targets
+
+log = structlog.get_logger(__name__)
 
 _in_use: weakref.WeakKeyDictionary[Collector, threading.Lock] = weakref.WeakKeyDictionary()
 
@@ -43,9 +47,35 @@ def _requests(deps: JobDeps, target: str) -> list[PlanRequest]:
         return []
 
 
-def _persist(deps: JobDeps, result: CollectionResult) -> int:
+def _restore(deps: JobDeps, collector: Collector, target: str) -> None:
+    """A collector new to this process measures from the target's stored snapshot (taken by
+    the worker that held the target before, or by this one before a restart)."""
+    if not collector.wants_state():
+        return
+    try:
+        data = collector_state.load(deps.storage, target)
+        if data is not None:
+            collector.restore(data)
+    except StorageError as exc:  # this poll becomes a first poll; the next one measures
+        deps.state.storage_error = str(exc)
+    except ValueError as exc:  # unreadable (another version's format): start afresh
+        log.warning("collection.state_unreadable", target=target, error=str(exc))
+
+
+def _persist(deps: JobDeps, collector: Collector, result: CollectionResult) -> int | None:
+    """Store the poll; None when another worker advanced the target meanwhile (nothing of
+    this poll is stored: its interval is that worker's)."""
     st = deps.storage
-    written = samples.insert(st, result.samples)
+    saved = collector.saved_state()
+    if saved is None:
+        written = samples.insert(st, result.samples)
+    else:
+        stored = collector_state.store_poll(
+            st, result.target, result.samples, measured_from=saved.measured_from,
+            at=saved.at, state=saved.data)
+        if stored is None:
+            return None
+        written = stored
     if result.texts:
         queries.upsert(st, [t.ref for t in result.texts], result.interval_end)
         queries.set_texts(st, result.texts)
@@ -76,6 +106,7 @@ async def collect(deps: JobDeps, target_name: str, ctx: JobContext) -> JobOutcom
         raise CircuitOpen(target_name, board.retry_in(target_name, now).total_seconds())
     started = time.perf_counter()
     collector = deps.collector(target)
+    await deps.blocking(_restore, deps, collector, target_name)
     collector.request_plans(await deps.blocking(_requests, deps, target_name))
     try:
         result = await deps.blocking(_collect_exclusively, collector, target_name, now)
@@ -89,10 +120,15 @@ async def collect(deps: JobDeps, target_name: str, ctx: JobContext) -> JobOutcom
     state.last_duration_s = time.perf_counter() - started
     state.up, state.last_error, state.last_success = True, None, result.interval_end
     try:
-        written = await deps.blocking(_persist, deps, result)
+        stored = await deps.blocking(_persist, deps, collector, result)
     except Exception:
         collector.rollback()  # the next poll covers this interval too: nothing is lost
         raise
+    if stored is None:  # measured from a snapshot storage has moved past: start again from it
+        deps.drop_collector(target_name)
+        return JobOutcome(ResultStatus.WARNING, "another worker stored this target's interval;"
+                          " this poll was dropped and the next one measures from storage")
+    written = stored
     deps.state.count("collections", f"{target_name}|ok")
     deps.state.count("samples", target_name, written)
     deps.state.count("plans", target_name, len(result.plans))

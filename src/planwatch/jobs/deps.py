@@ -45,6 +45,12 @@ class JobDeps:
             c = self.collectors[target.name] = create(target)
         return c
 
+    def drop_collector(self, name: str) -> None:
+        """Forget a target's collector (its next poll starts from a new one)."""
+        c = self.collectors.pop(name, None)
+        if c is not None:
+            c.close()
+
     def close_collectors(self) -> None:
         for c in self.collectors.values():
             c.close()

@@ -132,6 +132,17 @@ plans = sa.Table(
     sa.UniqueConstraint("query_pk", "plan_hash"),
 )
 
+collector_state = sa.Table(
+    "collector_state",
+    metadata,
+    # The snapshot of cumulative counters the target's last stored poll measured up to: the
+    # next poll (on any worker, after any restart) measures from it, so no interval is lost.
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 plan_requests = sa.Table(
     "plan_requests",
     metadata,
