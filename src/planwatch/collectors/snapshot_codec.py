@@ -2,7 +2,7 @@
 worker that took them (`storage.collector_state`): a worker that takes over a target, or one
 restarted, computes its first deltas from the last stored snapshot and no interval is lost.
 
-A numpy `.npz` archive (compressed; `allow_pickle=False` both ways: nothing in storage can
+A numpy `.npz` archive (`allow_pickle=False` both ways: nothing in storage can
 run code) of the counter matrix and the row keys, plus a small JSON header for the scalars.
 """
 
@@ -84,7 +84,7 @@ def decode_mysql(data: bytes) -> mysql_deltas.Snapshot:
 def _pack(header: dict[str, Any], **arrays: Any) -> bytes:
     out = io.BytesIO()
     meta = np.frombuffer(json.dumps({"format": FORMAT, **header}).encode(), dtype=np.uint8)
-    np.savez_compressed(out, header=meta, **arrays)
+    np.savez(out, header=meta, **arrays)  # uncompressed: 2 ms for 5,000 entries, zlib 60
     return out.getvalue()
 
 
