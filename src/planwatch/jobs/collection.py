@@ -47,10 +47,17 @@ def _requests(deps: JobDeps, target: str) -> list[PlanRequest]:
         return []
 
 
+def _shared(deps: JobDeps) -> bool:
+    """Snapshots are kept in storage where another worker may take a target over (shared
+    PostgreSQL storage). One worker on SQLite keeps them in memory: a restart starts over
+    with a first poll, as it always did, and a poll costs no snapshot write."""
+    return deps.fleet is not None and deps.fleet.shared
+
+
 def _restore(deps: JobDeps, collector: Collector, target: str) -> None:
     """A collector new to this process measures from the target's stored snapshot (taken by
     the worker that held the target before, or by this one before a restart)."""
-    if not collector.wants_state():
+    if not _shared(deps) or not collector.wants_state():
         return
     try:
         data = collector_state.load(deps.storage, target)
@@ -66,7 +73,7 @@ def _persist(deps: JobDeps, collector: Collector, result: CollectionResult) -> i
     """Store the poll; None when another worker advanced the target meanwhile (nothing of
     this poll is stored: its interval is that worker's)."""
     st = deps.storage
-    saved = collector.saved_state()
+    saved = collector.saved_state() if _shared(deps) else None
     if saved is None:
         written = samples.insert(st, result.samples)
     else:
