@@ -2,7 +2,9 @@
 
 `Duration`, `TimeOfDay`, `CronExpr`, `Threshold`, `Name`, `Engine` validate one value each
 and raise `ValueError` with a message written for the person editing the YAML file.
-`parse_threshold` is also what checks use to evaluate a threshold.
+`parse_threshold` is also what checks use to evaluate a threshold. `ValidatedAs`, `null_as`
+and `NOT_IN_FILE` let one frozen settings class be both what the file is validated against
+and what code reads (`dsn` is validated as text, code gets a `Secret`).
 """
 
 from __future__ import annotations
@@ -10,16 +12,46 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from importlib import metadata
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy
 import sqlalchemy.dialects
 from croniter import croniter
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import CoreSchema, PydanticKnownError, core_schema
 
 from planwatch.config.durations import parse_duration, parse_time_of_day
+
+SECTION = ConfigDict(extra="forbid")
+"""pydantic config of every settings class: a key the class does not define is an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret string whose repr/str never reveal it; call `.reveal()` at the point of use."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return "********"
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
 
 
 def _positive(value: timedelta) -> timedelta:
@@ -194,9 +226,9 @@ ENGINE_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mssql": "sqlser
 ALERT_KINDS = Literal["regression", "hotspot", "check", "health"]
 
 
-def exactly_one_of(model: BaseModel, names: tuple[str, ...], *, required: bool) -> None:
-    """Raise if more than one (or, if `required`, none) of `names` is set on `model`."""
-    given = [n for n in names if getattr(model, n) not in (None, [], ())]
+def exactly_one_of(values: Mapping[str, Any], names: tuple[str, ...], *, required: bool) -> None:
+    """Raise if more than one (or, if `required`, none) of `names` is set in `values`."""
+    given = [n for n in names if values.get(n) not in (None, [], ())]
     if len(given) > 1 or (required and not given):
         listing = ", ".join(f"'{n}'" for n in names)
         verb = "exactly one" if required else "only one"
@@ -212,3 +244,43 @@ def infer_engine(dsn: str) -> str:
     if "=" in dsn:
         return "postgresql"
     raise ValueError("cannot infer 'engine' from the dsn; set engine: postgresql, mysql, ...")
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedAs:
+    """Field metadata: validate the file's value as `source` (its rules, its messages), then
+    turn the result into the field's own type with `build` (a DSN becomes a `Secret`)."""
+
+    source: Any
+    build: Callable[[Any], Any]
+
+    def __get_pydantic_core_schema__(self, _: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = handler.generate_schema(self.source)
+        return core_schema.no_info_after_validator_function(self.build, schema)
+
+
+class _NotInFile:
+    """Field metadata: a value code sets; in planwatch.yaml the key is unknown."""
+
+    def __get_pydantic_core_schema__(self, _: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(_unknown_key)
+
+
+def _unknown_key(_: object) -> None:
+    raise PydanticKnownError("extra_forbidden")
+
+
+NOT_IN_FILE = _NotInFile()
+
+
+def null_as(empty: object) -> WrapValidator:
+    """Field metadata: `null` in the file means `empty` (not given) rather than a type error."""
+
+    def validate(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        return empty if value is None else handler(value)
+
+    return WrapValidator(validate)
+
+
+SecretText = Annotated[Secret, ValidatedAs(NonEmpty, Secret)]
+SecretDsn = Annotated[Secret, ValidatedAs(Dsn, Secret)]
