@@ -9,11 +9,12 @@ and what code reads (`dsn` is validated as text, code gets a `Secret`).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, time, timedelta
 from importlib import metadata
 from typing import Annotated, Any, Literal
@@ -23,12 +24,14 @@ import sqlalchemy.dialects
 from croniter import croniter
 from pydantic import (
     AfterValidator,
+    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    create_model,
 )
 from pydantic_core import CoreSchema, PydanticKnownError, core_schema
 
@@ -38,7 +41,7 @@ SECTION = ConfigDict(extra="forbid")
 """pydantic config of every settings class: a key the class does not define is an error."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Secret:
     """A secret string whose repr/str never reveal it; call `.reveal()` at the point of use."""
 
@@ -246,7 +249,7 @@ def infer_engine(dsn: str) -> str:
     raise ValueError("cannot infer 'engine' from the dsn; set engine: postgresql, mysql, ...")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ValidatedAs:
     """Field metadata: validate the file's value as `source` (its rules, its messages), then
     turn the result into the field's own type with `build` (a DSN becomes a `Secret`)."""
@@ -271,6 +274,26 @@ def _unknown_key(_: object) -> None:
 
 
 NOT_IN_FILE = _NotInFile()
+
+
+def plain_section(cls: type[Any], check: Callable[[Any], None] | None = None,
+                  **rules: Any) -> ValidatedAs:
+    """Field metadata for a plain frozen dataclass owned outside `config/` (the analysis
+    policies): the file is validated with one type per field from `rules` and with `check`;
+    the defaults stay the class's own."""
+    if set(rules) != {f.name for f in dataclasses.fields(cls)}:
+        raise TypeError(f"the rules for {cls.__name__} must name each of its fields")
+    fields: dict[str, Any] = {f.name: (rules[f.name], f.default) for f in dataclasses.fields(cls)}
+    model = create_model(cls.__name__, __config__=ConfigDict(extra="forbid", frozen=True),
+                         **fields)
+
+    def build(validated: BaseModel) -> Any:
+        section = cls(**dict(validated))
+        if check:
+            check(section)
+        return section
+
+    return ValidatedAs(model, build)
 
 
 def null_as(empty: object) -> WrapValidator:

@@ -50,6 +50,7 @@ from planwatch.config.fields import (
     infer_engine,
     lower,
     null_as,
+    plain_section,
 )
 from planwatch.config.fields import Secret as Secret
 
@@ -191,39 +192,58 @@ class SchedulingSettings:
         object.__setattr__(self, "jobs", jobs)
 
 
-@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class RegressionSettings:
-    min_ratio: Annotated[float, Field(gt=1.0)] = 2.0
-    critical_ratio: Annotated[float, Field(gt=1.0)] = 5.0
-    min_abs_ms: Annotated[float, Field(ge=0)] = 5.0
-    min_calls: PositiveInt = 10
-    min_impact: DurationOrZero = timedelta(seconds=1)
-    p_value: Annotated[float, Field(gt=0, lt=1)] = 0.01
-    baseline_days: PositiveInt = 7
-    min_baseline_samples: PositiveInt = 12
-    window: Duration = timedelta(minutes=15)
-    resolve_after_windows: PositiveInt = 3
+    """What counts as a regression. A plain value analysis reads: the file's rules for it are
+    `_REGRESSION_RULES` (analysis must not depend on configuration code)."""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.critical_ratio < self.min_ratio:
-            raise ValueError("'critical_ratio' must not be below 'min_ratio'")
-        return self
+    min_ratio: float = 2.0  # recent mean >= this times the baseline median ...
+    critical_ratio: float = 5.0  # ... and critical from this ratio
+    min_abs_ms: float = 5.0  # ... and above the baseline p95 by at least this
+    min_calls: int = 10  # calls in the window: the evidence
+    min_impact: timedelta = timedelta(seconds=1)  # extra database time per window
+    p_value: float = 0.01
+    baseline_days: int = 7
+    min_baseline_samples: int = 12  # intervals before a query is judged (learning until then)
+    window: timedelta = timedelta(minutes=15)
+    resolve_after_windows: int = 3  # consecutive normal windows that resolve a finding
 
 
-@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class HotspotSettings:
-    top_n: PositiveInt = 10
-    min_share: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """What counts as a hotspot; plain, like `RegressionSettings`."""
+
+    top_n: int = 10
+    min_share: float = 0.05  # share of the total below which a query is no hotspot
+
+
+def _ordered_ratios(regression: RegressionSettings) -> None:
+    if regression.critical_ratio < regression.min_ratio:
+        raise ValueError("'critical_ratio' must not be below 'min_ratio'")
+
+
+_REGRESSION_RULES = plain_section(
+    RegressionSettings, _ordered_ratios,
+    min_ratio=Annotated[float, Field(gt=1.0)],
+    critical_ratio=Annotated[float, Field(gt=1.0)],
+    min_abs_ms=Annotated[float, Field(ge=0)],
+    min_calls=PositiveInt,
+    min_impact=DurationOrZero,
+    p_value=Annotated[float, Field(gt=0, lt=1)],
+    baseline_days=PositiveInt,
+    min_baseline_samples=PositiveInt,
+    window=Duration,
+    resolve_after_windows=PositiveInt,
+)
+_HOTSPOT_RULES = plain_section(
+    HotspotSettings, top_n=PositiveInt, min_share=Annotated[float, Field(ge=0, le=1)])
 
 
 @with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class AnalysisSettings:
-    regression: RegressionSettings = RegressionSettings()
-    hotspots: HotspotSettings = HotspotSettings()
+    regression: Annotated[RegressionSettings, _REGRESSION_RULES] = RegressionSettings()
+    hotspots: Annotated[HotspotSettings, _HOTSPOT_RULES] = HotspotSettings()
 
 
 @with_config(SECTION)
