@@ -218,8 +218,7 @@ Tag = Annotated[str, Field(min_length=1, max_length=100)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 Dsn = Annotated[str, Field(min_length=1), AfterValidator(_dsn)]
 StorageUrl = Annotated[str, Field(min_length=1), AfterValidator(_storage_url)]
-OptionalSecret = Annotated[NonEmpty | None, BeforeValidator(empty_to_none)]
-"""An optional secret: an empty value (e.g. `${TOKEN:-}`) means not set."""
+_OptionalText = Annotated[NonEmpty | None, BeforeValidator(empty_to_none)]
 Engine = Annotated[str, AfterValidator(_engine)]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -305,5 +304,11 @@ def null_as(empty: object) -> WrapValidator:
     return WrapValidator(validate)
 
 
+def _secret_or_none(value: str | None) -> Secret | None:
+    return Secret(value) if value else None
+
+
 SecretText = Annotated[Secret, ValidatedAs(NonEmpty, Secret)]
 SecretDsn = Annotated[Secret, ValidatedAs(Dsn, Secret)]
+OptionalSecret = Annotated[Secret | None, ValidatedAs(_OptionalText, _secret_or_none)]
+"""An optional secret: an empty value (e.g. `${TOKEN:-}`) means not set."""

@@ -1,11 +1,12 @@
 """Frozen settings: every section of the configuration and its defaults, defined once.
 
 Each class is both what planwatch.yaml is validated against (pydantic reads the annotated
-constraints and the validators; see `loader`) and the only view of the configuration that
-code outside `config/` sees: a plain frozen dataclass, which building in code validates
-nothing. Durations are `timedelta`; times of day are `datetime.time` in UTC. Secrets are
-already decrypted/interpolated here and are wrapped in `Secret` so that `repr()` never shows
-them. The check and alerting sections live in their own modules and are re-exported here.
+constraints and validators; see `loader`) and the only view of the configuration that code
+outside `config/` sees. They are plain frozen dataclasses: building one in code validates
+nothing, only loading the file does. Durations are `timedelta`; times of day are
+`datetime.time` in UTC. Secrets are already decrypted/interpolated here and are wrapped in
+`Secret` so that `repr()` never shows them. The check and alerting sections live in their
+own modules and are re-exported here.
 """
 
 from __future__ import annotations
@@ -260,10 +261,6 @@ class RetentionSettings:
     batch_size: PositiveInt = 5000
 
 
-def _secret_or_none(value: str | None) -> Secret | None:
-    return Secret(value) if value else None
-
-
 def _strip_slash(url: str) -> str:
     return url.rstrip("/")
 
@@ -278,8 +275,7 @@ class HttpSettings:
     enabled: bool = True
     host: NonEmpty = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    # required for write actions; empty (e.g. `${TOKEN:-}`) means not set
-    token: Annotated[Secret | None, ValidatedAs(OptionalSecret, _secret_or_none)] = None
+    token: OptionalSecret = None  # required for write actions
     public_read: bool = False
     # base of links in notifications, e.g. https://planwatch.example.com; default http://host:port
     public_url: Annotated[str | None, AfterValidator(_base_url)] = None
