@@ -186,11 +186,13 @@ class SchedulingSettings:
     retention_cleanup: InitVar[JobPatch | None] = None
     maintenance: InitVar[JobPatch | None] = None
 
-    def __post_init__(self, *patches: JobPatch | None) -> None:
-        by_kind = dict(zip(JOB_KINDS, patches, strict=True))
-        jobs = {kind: p.applied_to(self.jobs[kind]) if (p := by_kind.get(kind)) else job
-                for kind, job in self.jobs.items()}
-        object.__setattr__(self, "jobs", jobs)
+    def __post_init__(self, *entries: JobPatch | None) -> None:
+        """Apply the file's job entries (in `JOB_KINDS` order) to the built-in schedules."""
+        given = {kind: e for kind, e in zip(JOB_KINDS, entries, strict=True) if e is not None}
+        if given:
+            jobs = {kind: given[kind].applied_to(job) if kind in given else job
+                    for kind, job in self.jobs.items()}
+            object.__setattr__(self, "jobs", jobs)
 
 
 @dataclass(frozen=True, slots=True)
