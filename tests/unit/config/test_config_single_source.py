@@ -77,6 +77,14 @@ def test_an_empty_file_gives_what_code_builds_by_default() -> None:
     assert dataclasses.replace(loaded, digest="") == built
 
 
+def test_an_empty_section_is_a_section_left_out() -> None:
+    given: dict[str, Any] = {name: {} for name in schema.ConfigModel.model_fields}
+    given.update(targets=[], checks=[], analysis={"regression": {}, "hotspots": {}},
+                 alerting={"escalation": {}},
+                 scheduling={"backoff": {}, **{kind: {} for kind in JOB_KINDS}})
+    assert loader.load_mapping(given, environ={}) == loader.load_mapping({}, environ={})
+
+
 def test_the_file_has_no_parallel_section_models() -> None:
     """The top level of the file names the settings classes themselves, not copies."""
     code = typing.get_type_hints(Settings)
