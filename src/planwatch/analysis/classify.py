@@ -48,10 +48,13 @@ NOT_ONGOING = "slowdown_not_ongoing"
 
 @dataclass(frozen=True, slots=True)
 class PlanEvidence:
-    """What storage knows about a query's plans: its captures, and the last failed attempt."""
+    """What storage knows about a query's plans: its captures, the last failed attempt, and
+    when its slowdown began if an active alert already said so (a slowdown longer than the
+    window starts before the window does)."""
 
     sightings: tuple[PlanSighting, ...] = ()
     capture_error: str | None = None
+    slowdown_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,9 @@ def classify(
         return _unknown(baseline, None, details, NOT_ONGOING,
                         "no interval of the window is slow on its own")
     start, end = span
+    first = min(s.interval_start for s in usable)
+    if known.slowdown_since is not None and start == first and known.slowdown_since < start:
+        start = known.slowdown_since  # the slowdown fills the window: it began before it
     details["slowdown_since"] = start.isoformat()
     seen = _sightings(usable, known.sightings, start, end)
     old = baseline.dominant_plan_hash or _before(known.sightings, start)

@@ -22,7 +22,7 @@ from planwatch.jobs import baselines as baseline_job
 from planwatch.jobs import plan_evidence
 from planwatch.jobs.alerts import apply_transitions, finding_for
 from planwatch.jobs.deps import JobDeps
-from planwatch.model.alerts import AlertKind
+from planwatch.model.alerts import Alert, AlertKind
 from planwatch.model.baselines import Baseline
 from planwatch.model.findings import HealthFinding, HotspotShift, Regression
 from planwatch.model.jobs import ResultStatus
@@ -115,7 +115,8 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
     known = _learn(deps, target.name, by_query, baseline_store.load(st, target.name), now)
     usable = {ref for ref, b in known.items() if not learning.is_learning(b, reg)}
     suspects = regressions.suspects(known, by_query, reg)
-    evidence = plan_evidence.known(st, target.name, suspects)
+    active = alerts.find_active(st)
+    evidence = plan_evidence.known(st, target.name, suspects, active)
     evaluation = regressions.evaluate(known, by_query, reg, plan_evidence.lookup(st), evidence)
     asked = plan_evidence.ask(st, evaluation.classified, now)
     samples.hold_out(st, [(r.ref, s.interval_start) for r in evaluation.regressions
@@ -125,7 +126,7 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
                              settings=cfg.hotspots, min_calls=reg.min_calls,
                              min_ratio=reg.min_ratio)
     found = [_with_engine_details(r, by_query.get(r.ref, [])) for r in evaluation.regressions]
-    transitions = _transitions(deps, target.name, found, evaluation, shifts, now)
+    transitions = _transitions(deps, target.name, (found, evaluation, shifts), active, now)
     learning_now = sum(1 for ref in by_query if ref not in usable)
     deps.state.learning[target.name] = learning_now
     return {
@@ -137,14 +138,15 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
 
 
 def _transitions(
-    deps: JobDeps, target: str, found: list[Regression], evaluation: regressions.Evaluation,
-    shifts: list[HotspotShift], now: datetime,
+    deps: JobDeps, target: str,
+    findings: tuple[list[Regression], regressions.Evaluation, list[HotspotShift]],
+    active: Mapping[str, Alert], now: datetime,
 ) -> int:
     """Apply the alert transitions of one target's findings; returns how many were recorded."""
     st, reg = deps.storage, deps.settings.analysis.regression
+    found, evaluation, shifts = findings
     texts = {ref: queries.text_of(st, ref) or ""
              for ref in {*(r.ref for r in found), *(h.ref for h in shifts)}}
-    active = alerts.find_active(st)
     for_ = finding_for(deps.settings)
     transitions = lifecycle.regressions(
         active, found, evaluation.normal, texts=texts,

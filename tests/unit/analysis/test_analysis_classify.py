@@ -181,3 +181,15 @@ def test_a_few_observations_state_no_share() -> None:
     got = verdict(BASE, recent)
     assert "summary" not in got.details["waits"]
     assert got.details["waits"]["observations"] == 2
+
+
+def test_a_slowdown_longer_than_the_window_keeps_the_onset_its_alert_knows() -> None:
+    """The whole window is slow: the slowdown began before it, so a capture made after the
+    known onset but before the window still answers it."""
+    recent = samples((30.0, 100, "aaaa", False), (31.0, 100, "aaaa", False))
+    earlier = PlanSighting("bbbb", NOW - STEP, NOW - STEP)
+    got = classify.classify(BASE, recent, settings=SETTINGS, plans=lambda ref, h: LOOKUP.get(h),
+                            known=classify.PlanEvidence((earlier,), None,
+                                                        NOW - 2 * STEP))
+    assert got.cause is Cause.PLAN_CHANGE and got.onset == NOW - 2 * STEP
+    assert verdict(BASE, recent, earlier).cause is Cause.PLAN_UNKNOWN  # without the hint
