@@ -122,3 +122,12 @@ def explains(storage: Storage) -> dict[str, int]:
         for target, data in conn.execute(stmt):
             out[target] = out.get(target, 0) + int((data or {}).get("plans", 0))
     return out
+
+
+def after_onset(alert: dict[str, Any]) -> float | None:
+    """Seconds from the slowdown's first slow interval (as the alert says) to its opening."""
+    since = alert["details"].get("slowdown_since")
+    if not since or alert["opened_at"] is None:
+        return None
+    opened: datetime = alert["opened_at"]
+    return round(float((opened - datetime.fromisoformat(since)).total_seconds()), 1)

@@ -108,7 +108,8 @@ class Outcome:
     scenario: str
     expected: str | None
     detected: bool = False
-    seconds_to_alert: float | None = None
+    seconds_to_alert: float | None = None  # from the change
+    after_onset_s: float | None = None  # from the first slow interval (the change's effect)
     verdict: str | None = None
     summary: str = ""  # the alert when it opened
     final: str = ""  # the same alert at the end of the run (evidence keeps coming in)
@@ -206,6 +207,7 @@ def _observe(
             alert = scenario_reads.alert_for(storage, s.name, s.shape, wall0)
             if alert is not None and not out.detected:
                 out.detected, out.seconds_to_alert = True, round(now - t0, 1)
+                out.after_onset_s = scenario_reads.after_onset(alert)
                 out.verdict = alert["details"].get("cause")
                 out.summary = scenario_reads.summary(alert)
                 log(f"  {name}: alerted after {out.seconds_to_alert}s: {out.verdict} "
