@@ -31,7 +31,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def comment_of(body: dict[str, Any]) -> str:
-    """`comment` as `shapes.ActionBody` describes it (said in words instead of pydantic's)."""
+    """The body's `comment` (`shapes.ActionBody`), checked here so a 400 says it in words."""
     value = body.get("comment", "")
     if not isinstance(value, str) or len(value) > MAX_COMMENT or "\x00" in value:
         raise HTTPException(400, f"comment: a string of at most {MAX_COMMENT} characters, "

@@ -135,7 +135,7 @@ async def alerts(request: Request) -> Response:
         found = rm.find_alerts(st, limit=limit, **filters)  # type: ignore[arg-type]
         return reads.alerts_with_links(services(request), found, now)
 
-    more = {**{k: v for k, v in filters.items() if v}, "limit": min(limit * 5, 1000)}
+    more = {**{k: v for k, v in filters.items() if v}, "limit": min(limit * 5, params.LIMIT.most)}
     key = ("alerts", limit, *sorted((k, v or "") for k, v in filters.items()))
     data = {"alerts": await cached(request, key, read), "filters": filters, "limit": limit,
             "given_up": await notifications.given_up(request),

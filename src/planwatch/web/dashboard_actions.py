@@ -76,9 +76,8 @@ async def _form(request: Request) -> FormData:
 
 def _minutes(form: FormData) -> int:
     raw = form.get("minutes", "60")
-    top = MAX_SILENCE_MINUTES
-    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= top:
-        raise HTTPException(400, f"minutes: an integer from 1 to {top}")
+    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= MAX_SILENCE_MINUTES:
+        raise HTTPException(400, f"minutes: an integer from 1 to {MAX_SILENCE_MINUTES}")
     return int(raw)
 
 

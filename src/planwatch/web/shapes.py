@@ -23,7 +23,7 @@ from planwatch.web.alert_actions import MAX_COMMENT, MAX_SILENCE_MINUTES
 from planwatch.web.params import NO_NUL
 from planwatch.web.plantext import DiffRow, side_by_side
 
-WORKER_HEALTH = ("healthy", "late", "stale", "stopped", "dead")  # rm.heartbeat_health
+WORKER_HEALTH = ("healthy", "late", "stale", "stopped", "dead")  # what rm.heartbeat_health says
 
 
 class Error(TypedDict):
