@@ -104,7 +104,7 @@ def query_info(info: rm.QueryInfo, needed: int) -> QueryInfo:
     }
 
 
-PlanChange = TypedDict("PlanChange", {"t": float, "from": str, "to": str})
+PlanChange = TypedDict("PlanChange", {"t": float, "from": str, "to": str})  # `from`: a keyword
 
 
 class Series(TypedDict):
