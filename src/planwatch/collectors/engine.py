@@ -23,6 +23,8 @@ K = TypeVar("K", bound=Hashable)
 
 
 class Timed(Protocol):
+    """A snapshot, taken `at` a moment (the end of the poll's interval)."""
+
     @property
     def at(self) -> datetime: ...
 
