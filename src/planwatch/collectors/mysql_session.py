@@ -11,19 +11,19 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import pymysql
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from planwatch.collectors import mysql_deltas, sqlfiles
+from planwatch.collectors import dsn, mysql_deltas, sqlfiles
 from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
 
 Connection: TypeAlias = Any  # pymysql.connections.Connection (pymysql ships no types)
 
-PASSTHROUGH = ("unix_socket", "charset", "ssl_ca", "ssl_cert", "ssl_key", "ssl_disabled",
-               "ssl_verify_cert", "ssl_verify_identity")
-"""DSN query parameters handed to pymysql as they are."""
+DSN = dsn.UrlForm(
+    "mysql://user:password@host:port/database", 3306,
+    passthrough=("unix_socket", "charset", "ssl_ca", "ssl_cert", "ssl_key", "ssl_disabled",
+                 "ssl_verify_cert", "ssl_verify_identity"))
+"""pymysql takes host, port, user, password, database and these query parameters."""
 TIMEOUT_GRACE_S = 5  # the client read timeout leaves the server's statement timeout room to fire
 
 ACCESS_DENIED = 1045
@@ -35,21 +35,7 @@ STATEMENT_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execu
 
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """pymysql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
-    try:
-        url = make_url(target.dsn.reveal())
-    except (ArgumentError, ValueError):
-        raise CollectorError(
-            target.name, "invalid DSN: expected mysql://user:password@host:port/database",
-            fatal=True) from None
-    params: dict[str, Any] = {"host": url.host or "localhost", "port": url.port or 3306,
-                              "user": url.username or "", "password": url.password or ""}
-    if url.database:
-        params["database"] = url.database
-    for key in PASSTHROUGH:
-        value = url.query.get(key)
-        if isinstance(value, str):
-            params[key] = value
-    return params
+    return dsn.url(target, DSN)
 
 
 def where(params: Mapping[str, Any]) -> str:

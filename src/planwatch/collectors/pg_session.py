@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 
-from planwatch.collectors import pg_columns, sqlfiles
+from planwatch.collectors import dsn, pg_columns, sqlfiles
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
 
@@ -40,12 +40,7 @@ def scrub(text: str, password: str | None = None) -> str:
 
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """The DSN's libpq parameters; a fatal CollectorError (with no detail) when unparseable."""
-    try:
-        return conninfo.conninfo_to_dict(target.dsn.reveal())
-    except psycopg.Error:
-        raise CollectorError(
-            target.name, "invalid DSN: not a libpq connection string or URL", fatal=True
-        ) from None
+    return dsn.libpq(target)
 
 
 def where(params: Mapping[str, Any], dbname: str | None = None) -> str:

@@ -13,10 +13,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
-from planwatch.collectors import sqlfiles
+from planwatch.collectors import dsn, sqlfiles
 from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
@@ -45,19 +42,12 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+DSN = dsn.UrlForm("mssql://user:password@host:1433/database", 1433, host_key="server")
+
+
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """pymssql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
-    try:
-        url = make_url(target.dsn.reveal())
-    except (ArgumentError, ValueError):
-        raise CollectorError(
-            target.name, "invalid DSN: expected mssql://user:password@host:1433/database",
-            fatal=True) from None
-    params: dict[str, Any] = {"server": url.host or "localhost", "port": url.port or 1433,
-                              "user": url.username or "", "password": url.password or ""}
-    if url.database:
-        params["database"] = url.database
-    return params
+    return dsn.url(target, DSN)
 
 
 def quote_name(name: str) -> str:
