@@ -46,11 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         cluster.cleanup()
     rows = [[o.scenario, o.expected or "no alert", "yes" if o.detected else "no",
-             o.seconds_to_alert if o.seconds_to_alert is not None else "-", o.verdict or "-",
+             o.seconds_to_alert if o.seconds_to_alert is not None else "-",
+             o.after_onset_s if o.after_onset_s is not None else "-", o.verdict or "-",
              len(o.false_alerts), o.resolved_after_s if o.resolved_after_s is not None else "-",
              "PASS" if o.right else "MISS"] for o in report.outcomes]
     print()
-    print(common.table(["scenario", "expected", "detected", "s to alert", "verdict",
+    print(common.table(["scenario", "expected", "detected", "s to alert", "s after onset",
+                        "verdict",
                         "false alerts", "s to resolve", "result"], rows))
     for o in report.outcomes:
         print(f"\n{o.scenario}: at the alert: {o.summary}\n  at the end: {o.final}")

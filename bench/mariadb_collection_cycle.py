@@ -76,7 +76,7 @@ def planwatch_cycle(collector: MysqlCollector, deps: JobDeps) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = collector.collect(utcnow())
         t1 = time.perf_counter()
-        written = collection._persist(deps, result)
+        written = collection._persist(deps, collector, result)
         t2 = time.perf_counter()
     return {"s": t2 - t0, "collect_s": t1 - t0, "persist_s": t2 - t1, "samples": written,
             "texts": len(result.texts), **meter.result()}

@@ -8,7 +8,7 @@ import os
 import socket
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from planwatch.errors import ConfigError, PlanwatchError
 from planwatch.fleet import Fleet
 from planwatch.jobs import specs
 from planwatch.jobs.checks import CheckService
-from planwatch.jobs.deps import JobDeps
+from planwatch.jobs.deps import JobDeps, close_all
 from planwatch.model.jobs import JobRun, Worker, WorkerStatus
 from planwatch.runtime import RuntimeState
 from planwatch.scheduling.backoff import RetryPolicy
@@ -35,6 +35,7 @@ from planwatch.selfstats import SelfStats
 from planwatch.storage import job_runs, targets, workers
 from planwatch.storage.engine import Storage
 from planwatch.telemetry import Telemetry, TracingRecorder
+from planwatch.web.services import WebServices
 
 log = structlog.get_logger("planwatch.app")
 
@@ -103,38 +104,47 @@ class App:
         self.storage = await loop.run_in_executor(executor, open_storage, s)
         self._stack.callback(self.storage.close)
         await loop.run_in_executor(executor, targets.sync, self.storage, s.targets, utcnow())
-        self.deps = JobDeps(
-            settings=s, storage=self.storage, state=self.state,
-            breakers=BreakerBoard.from_settings(sched),
-            executor=executor, worker_id=self.instance_id,
-        )
-        self._stack.callback(self.deps.close_collectors)
-        self.checks = self.deps.checks = CheckService(s, self.storage)
+        breakers = BreakerBoard.from_settings(sched)
+        collectors: dict[str, Collector] = {}
+        self._stack.callback(close_all, collectors)
+        self.checks = CheckService(s, self.storage)
         self._stack.push_async_callback(self.checks.aclose)
+        self.fleet: Fleet | None = None
         if not self.one_shot:
             await loop.run_in_executor(executor, self._register)
             self._stack.push_async_callback(self._mark_stopped)
-            self.deps.fleet = Fleet(self.storage, self.instance_id, ttl=self._lease_ttl(),
-                                    shared=self.storage.dialect == "postgresql")
-            await loop.run_in_executor(executor, self.deps.fleet.refresh, self.target_names(),
+            self.fleet = Fleet(self.storage, self.instance_id, ttl=self._lease_ttl(),
+                               shared=self.storage.dialect == "postgresql")
+            await loop.run_in_executor(executor, self.fleet.refresh, self.target_names(),
                                        utcnow(), plan.endpoint_labels(s.checks, s.targets))
         recorder: JobRecorder = StorageRecorder(self.storage)
         if s.telemetry.enabled and not self.one_shot:
             telemetry = Telemetry(s.telemetry, self.instance_id)
             self._stack.callback(telemetry.shutdown)
             recorder = TracingRecorder(recorder, telemetry)
+        # The jobs observe the scheduler that runs them (self stats): it is built first and
+        # given its jobs once their dependencies are complete (as a reload gives new ones).
         self.scheduler = Scheduler(
-            specs.build(self.deps), recorder=recorder,
-            retry=RetryPolicy.from_settings(sched.backoff),
+            (), recorder=recorder, retry=RetryPolicy.from_settings(sched.backoff),
             max_consecutive_failures=sched.max_consecutive_failures,
             worker_id=self.instance_id, jitter=sched.jitter,
             group_limits={"targets": sched.max_parallel_targets},
         )
-        if not self.one_shot:
-            self.deps.self_stats = SelfStats(self.instance_id, self.scheduler.states,
-                                             self.scheduler.schedule_lag_p99,
-                                             every=self._lease_ttl())
         self.state.job_states = self.scheduler.states  # read by the health_check job
+        self_stats = None if self.one_shot else SelfStats(
+            self.instance_id, self.scheduler.states, self.scheduler.schedule_lag_p99,
+            every=self._lease_ttl())
+        self.deps = JobDeps(
+            settings=s, storage=self.storage, state=self.state, breakers=breakers,
+            executor=executor, worker_id=self.instance_id, fleet=self.fleet,
+            self_stats=self_stats, checks=self.checks, collectors=collectors,
+        )
+        self.scheduler.replace_specs(specs.build(self.deps))
+        self.web = WebServices(
+            instance_id=self.instance_id, storage=self.storage, state=self.state,
+            jobs=self.scheduler, breakers=breakers, check_runner=self.checks.runner,
+            fleet=self.fleet, current_settings=lambda: self.settings,
+        )
 
     def _lease_ttl(self) -> timedelta:
         """A worker silent this long is dead: its row is marked so and its leases expire.
@@ -162,8 +172,8 @@ class App:
 
     async def _mark_stopped(self) -> None:
         try:
-            if self.deps.fleet is not None:  # hand targets over now, not after the lease TTL
-                await asyncio.to_thread(self.deps.fleet.release_all)
+            if self.fleet is not None:  # hand targets over now, not after the lease TTL
+                await asyncio.to_thread(self.fleet.release_all)
             await asyncio.to_thread(
                 workers.set_status, self.storage, self.instance_id, WorkerStatus.STOPPED, utcnow()
             )
@@ -213,7 +223,8 @@ class App:
             retired = {n: c for n, c in self.deps.collectors.items() if n not in kept}
             for name in retired:
                 del self.deps.collectors[name]
-            self.settings = self.deps.settings = new
+            self.settings = new
+            self.deps = replace(self.deps, settings=new)
             enabled = set(self.target_names())
             self.deps.breakers.retain(enabled)
             for name in set(self.state.targets) - enabled:
@@ -241,10 +252,11 @@ class App:
         from planwatch.web.server import serve
 
         tasks = [asyncio.create_task(self.scheduler.run(self.stop_event), name="scheduler")]
-        tasks.append(asyncio.create_task(self.checks.run(self.stop_event, self.deps.fleet),
+        tasks.append(asyncio.create_task(self.checks.run(self.stop_event, self.fleet),
                                          name="checks"))
         if self.settings.http.enabled:
-            tasks.append(asyncio.create_task(serve(self, self.stop_event, self.ready), name="http"))
+            tasks.append(asyncio.create_task(serve(self.web, self.stop_event, self.ready),
+                                             name="http"))
         else:
             self.ready.set()
         try:

@@ -78,13 +78,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         if not args.json:
             raise
-        _print_json({"valid": False, "problems": [
-            {"path": loc, "message": message} for loc, message in exc.problems]})
+        invalid: views.ConfigReport = {"valid": False, "problems": [
+            {"path": loc, "message": message} for loc, message in exc.problems]}
+        _print_json(invalid)
         return EXIT_CONFIG
     if args.json:
-        _print_json({"valid": True, "problems": [], "targets": len(s.targets),
-                     "checks": len(s.checks), "storage": render.safe_url(s.storage_url.reveal()),
-                     "digest": s.digest, "ignored_environment": list(s.ignored_env)})
+        valid: views.ConfigReport = {
+            "valid": True, "problems": [], "targets": len(s.targets), "checks": len(s.checks),
+            "storage": render.safe_url(s.storage_url.reveal()), "digest": s.digest,
+            "ignored_environment": list(s.ignored_env)}
+        _print_json(valid)
         return 0
     print(f"configuration OK: {len(s.targets)} target(s), {len(s.checks)} check(s), "
           f"storage {render.safe_url(s.storage_url.reveal())}")
@@ -274,7 +277,7 @@ def cmd_silences(args: argparse.Namespace) -> int:
     else:
         rows = commands.silence_rows(st, settings, now, every=args.all)
         if args.json:
-            _print_json([commands.silence_json(r, now) for r in rows])
+            _print_json([views.silence(r, now) for r in rows])
         else:
             print(commands.silences_table(rows, now))
     return 0

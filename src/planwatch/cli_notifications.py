@@ -11,9 +11,10 @@ from typing import Any
 from planwatch import render
 from planwatch.clock import utcnow
 from planwatch.errors import PlanwatchError
+from planwatch.model.alerts import NotificationStatus
 
 HELP = "list notifications (--failed: given up), or resend one by id"
-STATUSES = ("pending", "sent", "failed")
+STATUSES = tuple(s.value for s in NotificationStatus)
 
 
 def register(add: Callable[..., Any], open_storage: Callable[[argparse.Namespace], Any]) -> None:

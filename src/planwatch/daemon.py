@@ -123,7 +123,7 @@ async def _supervise(app: App, notifier: systemd.Notifier) -> None:
     if interval is None:
         return
     while not app.stop_event.is_set():
-        if all(c.status is health.Status.HEALTHY for c in health.liveness(app, utcnow())):
+        if all(c.status is health.Status.HEALTHY for c in health.liveness(app.web, utcnow())):
             notifier.watchdog()  # a stalled scheduler stops the pings: systemd restarts us
         await asyncio.sleep(interval.total_seconds())
 

@@ -4,7 +4,8 @@ Each worker holds about `ceil(targets / live workers)` target leases, renewed by
 heartbeat; a worker holding more than its share gives the extra back so a newcomer can take
 them, and a dead worker's leases expire, so its targets move within one lease TTL. Endpoint
 checks that are not about a target are shared the same way, through `endpoint:` leases.
-Singleton jobs (analysis, baselines, digest, cleanup, …) run where their `job:` lease is held.
+Global jobs (alert processing, digest, cleanup, maintenance) run where their `job:` lease is held;
+analysis and baseline rebuilds run on every worker for the targets it holds.
 With SQLite storage there is one worker, which owns everything and takes no leases.
 """
 
@@ -44,6 +45,7 @@ class Fleet:
         self.storage, self.owner, self.ttl, self.shared = storage, owner, ttl, shared
         self.targets: frozenset[str] = frozenset()
         self.held: frozenset[str] = frozenset()
+        self.singletons: dict[str, bool] = {}  # kind -> held at its last gate check
         self.endpoints: frozenset[str] = frozenset()  # endpoint labels held
 
     def owns_target(self, name: str) -> bool:
@@ -92,8 +94,18 @@ class Fleet:
         """True when this worker holds (or just took) the lease of singleton job `kind`."""
         if not self.shared:
             return True
-        return bool(leases.claim(self.storage, [JOB + kind], self.owner,
+        held = bool(leases.claim(self.storage, [JOB + kind], self.owner,
                                  ttl=max(ttl, self.ttl), now=now, limit=1))
+        self.singletons[kind] = held
+        return held
+
+    def runs(self, kind: str, target: str | None, singleton: bool) -> bool:
+        """Whether this worker runs that job now (its target's lease, its singleton lease)."""
+        if not self.shared:
+            return True
+        if target is not None:
+            return target in self.held
+        return self.singletons.get(kind, False) if singleton else True
 
     def release_all(self) -> None:
         if self.shared:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from planwatch import views
 from planwatch.model.alerts import Alert
 from planwatch.model.jobs import Worker
 from planwatch.model.plans import PlanNode
@@ -144,8 +145,8 @@ def evidence_lines(d: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def checks_table(rows: Sequence[dict[str, object]]) -> str:
-    """The monitoring summary (rows shaped by `views.check_summary`)."""
+def checks_table(rows: Sequence[views.CheckSummary]) -> str:
+    """The monitoring summary (`planwatch checks`)."""
     if not rows:
         return "no checks configured or recorded"
     def pct(rate: object) -> str:
@@ -161,8 +162,8 @@ def checks_table(rows: Sequence[dict[str, object]]) -> str:
                    "MESSAGE"], table)
 
 
-def notifications_table(rows: Sequence[dict[str, object]]) -> str:
-    """`planwatch notifications`: rows of `alerting.notifications.as_json`."""
+def notifications_table(rows: Sequence[views.Notification]) -> str:
+    """`planwatch notifications`."""
     if not rows:
         return "no notifications"
     return _table(

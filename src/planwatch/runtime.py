@@ -9,19 +9,20 @@ from datetime import datetime
 from typing import Any
 
 from planwatch.clock import utcnow
-from planwatch.model.samples import CollectorHealth
 
 
 @dataclass
 class TargetState:
+    """This worker's own view of a target it collects (metrics of its collections). The
+    state every worker must agree on (up/down, last error, collector health) is in storage:
+    `storage.targets`."""
+
     name: str
-    up: bool | None = None  # None until the first collection
+    up: bool | None = None  # None until this worker's first collection
     last_error: str | None = None
     last_success: datetime | None = None
     last_attempt: datetime | None = None
     last_duration_s: float = 0.0
-    health: CollectorHealth | None = None
-    fatal: bool = False  # misconfigured (extension missing, bad credentials): retrying won't help
 
 
 @dataclass(frozen=True, slots=True)

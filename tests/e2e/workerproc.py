@@ -138,7 +138,8 @@ def fast_config(
 class WorkerProcess:
     """`planwatch -c CONFIG run` in the background, with helpers to watch it."""
 
-    def __init__(self, config_path: Path, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config_path: Path, *, env: Mapping[str, str] | None = None,
+                 run_args: tuple[str, ...] = ()) -> None:
         self.config_path = config_path
         self.config = yaml.safe_load(config_path.read_text())
         self.out_path = config_path.with_suffix(".stdout")
@@ -147,7 +148,7 @@ class WorkerProcess:
         self._out = self.out_path.open("w")
         self._err = self.err_path.open("w")
         self.proc = subprocess.Popen(
-            [*planwatch_command(), "-c", str(config_path), "run"],
+            [*planwatch_command(), "-c", str(config_path), "run", *run_args],
             stdout=self._out, stderr=self._err, env=child_env(env),
         )
         self.storage = Storage.open(self.config["storage"]["url"])

@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy as sa
 import structlog
 
-from planwatch import logs, redaction
+from planwatch import dsn, logs, redaction
 from planwatch.checks import drivers
 from planwatch.checks.drivers import other
 from planwatch.checks.drivers.base import CheckFailed
@@ -36,8 +36,6 @@ from planwatch.collectors import base
 from planwatch.config.settings import Secret, TargetSettings
 from planwatch.devtools.mariadbserver import MariaDbServer
 from planwatch.devtools.pgcluster import PgCluster, free_port
-from planwatch.dsn import mysql as mysql_dsn
-from planwatch.dsn import sqlserver as sqlserver_dsn
 from planwatch.errors import PlanwatchError
 from planwatch.storage.engine import Storage
 
@@ -272,9 +270,9 @@ def test_psycopg_messages(pg_cluster: PgCluster, pg_role: str) -> None:
     url = f"postgresql://{pg_role}:{IN_URL}@127.0.0.1:{pg_cluster.port}/postgres"
     kv = (f"host=127.0.0.1 port={pg_cluster.port} dbname=postgres user={pg_role} "
           f"password='{SECRET}'")
-    for dsn in (url, kv):
-        raw = _raised(lambda dsn=dsn: psycopg.connect(dsn, connect_timeout=3))
-        assert_redacted(raw, dsn, psycopg.conninfo.conninfo_to_dict(dsn),
+    for given in (url, kv):
+        raw = _raised(lambda given=given: psycopg.connect(given, connect_timeout=3))
+        assert_redacted(raw, given, psycopg.conninfo.conninfo_to_dict(given),
                         "password authentication failed")
     nowhere = f"postgresql://app:{IN_URL}@{NOWHERE}/postgres"
     raw = _raised(lambda: psycopg.connect(nowhere, connect_timeout=3))
@@ -285,7 +283,7 @@ def test_pymysql_messages(mariadb_server: MariaDbServer, maria_user: str) -> Non
     for host, port, keep in (("127.0.0.1", mariadb_server.port, "Access denied"),
                              (NOWHERE, 3306, NOWHERE)):
         url = f"mysql://{maria_user}:{IN_URL}@{host}:{port}/mysql"
-        params = mysql_dsn.params(url)
+        params = dsn.url(url, dsn.MYSQL)
         raw = _raised(lambda params=params: pymysql.connect(**params, connect_timeout=3))
         assert_redacted(raw, url, params, keep)
 
@@ -304,6 +302,6 @@ def test_pymssql_messages() -> None:
     pymssql = pytest.importorskip("pymssql")
     for host, keep in (("127.0.0.1", "Connection refused"), (NOWHERE, NOWHERE)):
         url = f"mssql://planwatch:{IN_URL}@{host}:{free_port()}/shop"
-        params = sqlserver_dsn.params(url)
+        params = dsn.url(url, dsn.SQLSERVER)
         raw = _raised(lambda params=params: pymssql.connect(**params, login_timeout=2))
         assert_redacted(raw, url, params, keep)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import datetime, timedelta
-from typing import Any
 
 from planwatch.alerting import delivery, silences, summary
 from planwatch.config.settings import Settings
@@ -49,14 +48,6 @@ def silence_rows(st: Storage, settings: Settings, now: datetime, *, every: bool)
     return [*configured, *stored]
 
 
-def silence_json(s: Silence, now: datetime) -> dict[str, Any]:
-    return {
-        "id": s.id, "source": "config" if s.id is None else "storage",
-        "matchers": s.matchers, "starts_at": _ts(s.starts_at), "ends_at": _ts(s.ends_at),
-        "active": s.active(now), "comment": s.comment, "created_by": s.created_by,
-    }
-
-
 def silences_table(rows: list[Silence], now: datetime) -> str:
     if not rows:
         return "no silences"
@@ -71,6 +62,3 @@ def silences_table(rows: list[Silence], now: datetime) -> str:
                      + (f"  # {s.comment}" if s.comment else ""))
     return "\n".join(lines)
 
-
-def _ts(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None

@@ -1,7 +1,8 @@
 """Why did a query get slower? A plan verdict that rests on evidence (SPEC section 11).
 
-The slowdown's onset is the first interval of the last run of slow intervals in the window
-(slow: the interval's own mean meets the effect rule against the baseline); evidence is a plan
+The slowdown's onset is the first slow interval after the last two normal intervals in a row
+(slow: the interval's own mean meets the effect rule against the baseline; one normal interval
+inside a slowdown is noise); evidence is a plan
 captured after the onset began and before the run ended — never the hash a sample merely
 carries over from an earlier capture. Against the baseline's plan (`dominant_plan_hash`, or the
 last plan captured before the onset when the baseline has none):
@@ -47,10 +48,13 @@ NOT_ONGOING = "slowdown_not_ongoing"
 
 @dataclass(frozen=True, slots=True)
 class PlanEvidence:
-    """What storage knows about a query's plans: its captures, and the last failed attempt."""
+    """What storage knows about a query's plans: its captures, the last failed attempt, and
+    when its slowdown began if an active alert already said so (a slowdown longer than the
+    window starts before the window does)."""
 
     sightings: tuple[PlanSighting, ...] = ()
     capture_error: str | None = None
+    slowdown_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +69,29 @@ class Classification:
     candidates: tuple[IndexCandidate, ...] = ()  # indexes worth testing (hypopg)
 
 
+CALM = 2  # consecutive normal intervals that end a slowdown (one may be noise)
+
+
 def onset(
     baseline: Baseline, recent: Sequence[QuerySample], settings: RegressionSettings
 ) -> tuple[datetime, datetime | None] | None:
-    """(start, end) of the last run of slow intervals; end None while the run is ongoing."""
+    """(start, end) of the last slowdown: its first slow interval after the last `CALM`
+    normal intervals in a row (a single normal interval inside a slowdown is noise, not an
+    end); end None while it goes on (its last interval is slow, or only one normal follows)."""
     ordered = sorted(baselines.usable(recent), key=lambda s: s.interval_start)
     slow = [_slow(baseline, s.mean_ms, settings) for s in ordered]
     if not any(slow):
         return None
     last = max(i for i, flag in enumerate(slow) if flag)
-    first = last
-    while first > 0 and slow[first - 1]:
-        first -= 1
-    end = None if last == len(ordered) - 1 else ordered[last].interval_end
-    return ordered[first].interval_start, end
+    first, calm = last, 0
+    for i in range(last - 1, -1, -1):
+        calm = 0 if slow[i] else calm + 1
+        if calm >= CALM:
+            break
+        if slow[i]:
+            first = i
+    ongoing = len(ordered) - 1 - last < CALM
+    return ordered[first].interval_start, None if ongoing else ordered[last].interval_end
 
 
 def classify(
@@ -100,6 +113,9 @@ def classify(
         return _unknown(baseline, None, details, NOT_ONGOING,
                         "no interval of the window is slow on its own")
     start, end = span
+    first = min(s.interval_start for s in usable)
+    if known.slowdown_since is not None and start == first and known.slowdown_since < start:
+        start = known.slowdown_since  # the slowdown fills the window: it began before it
     details["slowdown_since"] = start.isoformat()
     seen = _sightings(usable, known.sightings, start, end)
     old = baseline.dominant_plan_hash or _before(known.sightings, start)

@@ -14,9 +14,10 @@ the time, so a rank is never alerted on.
 `shifts` finds what deserves an alert: a query that was not heavy in the baseline period
 (share of the target's database time < `min_share`) and now is: its share in the window is
 >= `min_share`, >= `SHIFT_RATIO` times what it was and `min_share` above it, with >=
-`min_calls` calls in the window (one long call is no lasting change) and a per-call cost
-below `min_ratio` times its baseline median (the shift comes from how often it runs; a query
-that got slower per call is the regression detector's to judge); or a query new to the target
+`min_calls` calls in the window (one long call is no lasting change), a share of the calls
+at least `SHIFT_RATIO / 2` times its baseline share and a per-call cost below `min_ratio`
+times its baseline median (the shift comes from how often it runs; a query that got slower
+per call is the regression detector's to judge); or a query new to the target
 (no usable baseline, first seen after the target had been watched for a while: `newcomers`)
 that takes >= `min_share` with >= `min_calls` calls. The alert lifecycle's pending period
 (`for`) makes it "stays heavy".
@@ -25,7 +26,7 @@ that takes >= `min_share` with >= `min_calls` calls. The alert lifecycle's pendi
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from planwatch.analysis import baselines
 from planwatch.model.baselines import Baseline
@@ -92,10 +93,12 @@ def shifts(
     for s in baselines.usable(window):
         time[s.ref] += s.total_ms
         calls[s.ref] += s.calls
-    before = _baseline_shares(known)
+    before = _baseline_shares(known, lambda b: b.calls * b.mean_ms)
+    calls_before = _baseline_shares(known, lambda b: float(b.calls))
     out = []
     for target in sorted({ref.target for ref in time}):
         grand = sum(v for ref, v in time.items() if ref.target == target)
+        all_calls = sum(n for ref, n in calls.items() if ref.target == target)
         for ref, ms in time.items():
             if ref.target != target or grand <= 0 or calls[ref] < min_calls:
                 continue
@@ -105,18 +108,21 @@ def shifts(
             if ref in usable:
                 was = before.get(ref, 0.0)
                 cheap = ms / calls[ref] < min_ratio * known[ref].median_ms
-                if (was < settings.min_share and cheap and share >= SHIFT_RATIO * was
-                        and share - was >= settings.min_share):
+                busier = calls[ref] / all_calls >= SHIFT_RATIO / 2 * calls_before.get(ref, 0.0)
+                if (was < settings.min_share and cheap and busier
+                        and share >= SHIFT_RATIO * was and share - was >= settings.min_share):
                     out.append(HotspotShift(ref, share, was, ms, calls[ref]))
             elif ref in newcomers:
                 out.append(HotspotShift(ref, share, 0.0, ms, calls[ref], new_query=True))
     return sorted(out, key=lambda h: (-h.total_ms, h.ref.query_id))
 
 
-def _baseline_shares(known: Mapping[QueryRef, Baseline]) -> dict[QueryRef, float]:
-    """Each query's share of its target's database time over the baseline period."""
-    time = {ref: b.calls * b.mean_ms for ref, b in known.items()}
+def _baseline_shares(
+    known: Mapping[QueryRef, Baseline], measure: Callable[[Baseline], float]
+) -> dict[QueryRef, float]:
+    """Each query's share of its target's total of `measure` over the baseline period."""
+    value = {ref: measure(b) for ref, b in known.items()}
     totals: dict[str, float] = defaultdict(float)
-    for ref, ms in time.items():
-        totals[ref.target] += ms
-    return {ref: ms / totals[ref.target] for ref, ms in time.items() if totals[ref.target] > 0}
+    for ref, v in value.items():
+        totals[ref.target] += v
+    return {ref: v / totals[ref.target] for ref, v in value.items() if totals[ref.target] > 0}

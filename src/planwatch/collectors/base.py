@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
+from planwatch.collectors.staging import SavedState
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError
 from planwatch.model.plans import PlanRequest
@@ -18,6 +19,20 @@ from planwatch.model.samples import CollectionResult
 class Collector(Protocol):
     def collect(self, now: datetime) -> CollectionResult:
         """Poll the target once; `now` is the end of the interval since the previous poll."""
+        ...
+
+    def wants_state(self) -> bool:
+        """True until the collector has a snapshot to measure from (its first poll in this
+        process): the caller then restores the target's stored one, if any."""
+        ...
+
+    def restore(self, data: bytes) -> None:
+        """Measure the next poll from this stored snapshot (`storage.collector_state`)."""
+        ...
+
+    def saved_state(self) -> SavedState | None:
+        """The last poll's snapshot to store with its samples; None when the engine keeps
+        none (its source keeps its own history, as SQL Server's Query Store does)."""
         ...
 
     def rollback(self) -> None:

@@ -1,7 +1,8 @@
 """The MySQL 8 / MariaDB collector: performance_schema digest deltas, digest texts and plans.
 
-One read-only session per target, opened lazily and re-opened after a failure. The digest
-table is server-wide; `databases` (default: the DSN's database, else all) filters SCHEMA_NAME.
+The poll cycle is `core.Cycle`'s; this module supplies the MySQL/MariaDB engine. One read-only
+session per target, opened lazily and re-opened after a failure. The digest table is
+server-wide; `databases` (default: the DSN's database, else all) filters SCHEMA_NAME.
 planwatch's own statements never become samples: comments are stripped from DIGEST_TEXT, so
 their digests are learned from our thread's statement history, and EXPLAINs and statements on
 performance_schema are monitoring, not workload. Plans: EXPLAIN FORMAT=JSON of MySQL's
@@ -12,39 +13,32 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
-from datetime import datetime, timedelta
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import pymysql
 import structlog
 
-from planwatch.analysis import identity
 from planwatch.collectors import (
     capture,
+    core,
+    engine,
     mysql_deltas,
     mysql_plans,
     mysql_session,
     mysql_waits,
+    snapshot_codec,
     sqlfiles,
-    staging,
 )
 from planwatch.collectors.mysql_deltas import DigestKey
 from planwatch.collectors.mysql_session import Connection, SessionFacts
 from planwatch.collectors.pg_counters import Counters
 from planwatch.config.settings import TargetSettings
-from planwatch.errors import CollectorError, TargetUnreachable
-from planwatch.model.plans import PlanAttempt, PlanRequest
-from planwatch.model.samples import (
-    CapturedPlan,
-    CollectionResult,
-    CollectorHealth,
-    QueryRef,
-    StatementText,
-)
-from planwatch.redaction import redact
+from planwatch.errors import CollectorError
+from planwatch.model.plans import IndexCandidate, PlanRequest
+from planwatch.model.samples import CapturedPlan, QueryRef
 
 log = structlog.get_logger(__name__)
 
@@ -67,112 +61,64 @@ NO_PLAN_SOURCE = (
 )
 
 
-class MysqlCollector:
-    """Collects one MySQL/MariaDB target. Not thread-safe except `request_plans`."""
+@dataclass
+class MysqlSession:
+    """The session, what it found out, and per-poll state of the server."""
+
+    conn: Connection
+    facts: SessionFacts
+    consumers: dict[str, bool] = field(default_factory=dict)  # read at each poll
+    schema_in_use: str | None = None
+
+    def alive(self) -> bool:
+        return bool(self.conn.open)
+
+    def close(self) -> None:
+        with contextlib.suppress(pymysql.err.Error):  # already closed by the server
+            self.conn.close()
+
+
+class MysqlEngine:
+    """performance_schema digests for `core.Cycle`: SQL in sql/mysql.sql, rows as counters."""
+
+    errors = (pymysql.err.MySQLError, OSError)
 
     def __init__(self, target: TargetSettings) -> None:
         self.target = target
-        self._params = mysql_session.parse_dsn(target)
-        database = self._params.get("database")
+        self.params = mysql_session.parse_dsn(target)
+        database = self.params.get("database")
         self._schemas = frozenset(target.databases or ((database,) if database else ()))
-        self._conn: Connection | None = None
-        self._facts: SessionFacts | None = None
-        self._schema_in_use: str | None = None
-        # The snapshot of the last stored poll and the gap before it (see `staging`).
-        self._staging: staging.Staging[tuple[mysql_deltas.Snapshot, timedelta | None]] = (
-            staging.Staging())
-        self._texts: dict[DigestKey, str | None] = {}
-        self._refs: dict[DigestKey, QueryRef] = {}
-        self._own: set[str] = set()
-        self._plan_hashes: dict[DigestKey, str] = {}
-        self._queue: capture.CaptureQueue[DigestKey] = capture.CaptureQueue(
-            target.plan_budget, target.explain_per_query_per_hour,
-            moves=capture.MovePolicy(min_delta_ms=MOVED_MIN_MS))
-        self._requests: list[PlanRequest] = []
-        self._waits = mysql_waits.WaitSampler(self._watched, self._warn_once)
-        self._lock = threading.Lock()
-        self._warned: set[str] = set()
-        self._pending_warnings: list[str] = []
-        self.explains = 0  # EXPLAINs attempted (observability and tests)
+        self._own: set[str] = set()  # digests of planwatch's own statements
+        self._monitoring: set[DigestKey] = set()  # known by their text
+        self._entries = 0  # digest rows at the last snapshot
+        self.warnings = core.Warnings()
+        self._waits = mysql_waits.WaitSampler(self.watched, self.warnings.once)
+        self.explains = 0  # EXPLAINs sent (observability and tests)
 
-    # -- protocol ------------------------------------------------------------------------------
-
-    def collect(self, now: datetime) -> CollectionResult:
-        try:
-            return self._collect(now)
-        except CollectorError:
-            raise
-        except (pymysql.err.MySQLError, OSError) as exc:
-            error = mysql_session.classify(self.target.name, self._params, exc)
-            if isinstance(error, TargetUnreachable) or not self._is_open():
-                self.close()
-            raise error from None
-
-    def rollback(self) -> None:
-        self._staging.rollback()
+    encode = staticmethod(snapshot_codec.encode_mysql)
+    decode = staticmethod(snapshot_codec.decode_mysql)
 
     @property
-    def _prev(self) -> mysql_deltas.Snapshot | None:
-        return self._staging.confirmed[0] if self._staging.confirmed else None
+    def password(self) -> str | None:
+        return self.params.get("password")
 
-    def request_plans(self, requests: Iterable[PlanRequest]) -> None:
-        with self._lock:
-            self._requests.extend(requests)
+    def open(self) -> MysqlSession:
+        conn = mysql_session.connect(self.target, self.params)
+        try:
+            facts = mysql_session.prepare(conn, self.target)
+        except BaseException:
+            conn.close()
+            raise
+        log.info("collection.connected", target=self.target.name, server_version=facts.version,
+                 digest_columns=len(facts.columns))
+        return MysqlSession(conn, facts)
 
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(pymysql.err.Error):  # already closed by the server
-                self._conn.close()
-        self._conn, self._facts, self._schema_in_use = None, None, None
+    def classify(self, exc: BaseException, alive: bool) -> CollectorError:
+        return mysql_session.classify(self.target.name, self.params, exc)
 
-    def connection(self) -> Connection:
-        """The open read-only session to the target (diagnostics and tests)."""
-        return self._ensure()[0]
-
-    # -- one poll ------------------------------------------------------------------------------
-
-    def _collect(self, now: datetime) -> CollectionResult:
-        conn, facts = self._ensure()
-        carried = self._staging.begin()
-        consumers = mysql_session.check_consumers(self.target.name, conn)
-        snapshot = self._snapshot(conn, facts, now)
-        result = mysql_deltas.compute(self._prev, snapshot)
-        self._learn_own_digests(conn, facts, consumers)
-        texts = self._fetch_texts(conn, snapshot)
-        found = result.counters
-        watched = [i for i, key in enumerate(found.keys) if self._watched(key)]
-        if len(watched) < len(found.keys):
-            found = found.take(watched)
-        if self.target.plan_capture:  # the capture queue's latency regimes
-            total_ms = (found.column("SUM_TIMER_WAIT") / mysql_deltas.PICOSECONDS_PER_MS).tolist()
-            for key, ms, n in zip(found.keys, total_ms, found.column("COUNT_STAR").tolist(),
-                                  strict=True):
-                self._queue.observe(key, ms, int(n))
-        fresh, attempts = self._capture_plans(conn, facts, consumers, snapshot, now)
-        texts, plans = carried[0] + texts, carried[1] + fresh
-        start = self._prev.at if self._prev else None
-        hashes = self._plan_hashes
-        # After the capture: a plan caught because latency moved is this interval's.
-        samples = mysql_deltas.to_samples(
-            [self._ref(key) for key in found.keys], found, start or now, now,
-            [hashes.get(key) for key in found.keys])
-        observed = {p.ref for p in fresh}
-        waited = self._waits.poll(conn, consumers, found.keys, self._refs)
-        for key, sample in zip(found.keys, samples, strict=True):
-            if sample.ref in observed:
-                sample.extras["plan_observed"] = True
-            sample.extras.update(waited.get(key, {}))
-        health = self._health(facts, snapshot, result, now)
-        self._staging.stage((result.baseline, now - self._prev.at if self._prev else None),
-                            texts, plans)
-        log.info("collection.done", target=self.target.name, samples=len(samples),
-                 texts=len(texts), plans=len(plans), reset=result.reset)
-        return CollectionResult(self.target.name, start, now, tuple(samples), tuple(texts),
-                                tuple(plans), health, tuple(attempts))
-
-    def _snapshot(
-        self, conn: Connection, facts: SessionFacts, now: datetime
-    ) -> mysql_deltas.Snapshot:
+    def snapshot(self, session: MysqlSession, now: datetime) -> mysql_deltas.Snapshot:
+        conn, facts = session.conn, session.facts
+        session.consumers = mysql_session.check_consumers(self.target.name, conn)
         status = {str(r["Variable_name"]).lower(): r["Value"]
                   for r in mysql_session.fetch(conn, "server_state")}
         # Thousands of rows of ~20 counters: packed into one text column by the server and
@@ -186,180 +132,154 @@ class MysqlCollector:
         lumped = [i for i, r in enumerate(rows) if r[1] is None]  # the DIGEST IS NULL row
         overflow = int(values[lumped, facts.counter_names.index("COUNT_STAR")].sum())
         keys = [DigestKey(rows[i][0], str(rows[i][1])) for i in digested]
-        counters = Counters(keys, facts.counter_names, values[digested])
+        self._learn_own_digests(session)
+        self._entries = len(keys) + (1 if overflow else 0)
         return mysql_deltas.Snapshot(
             at=now, uptime_s=_int(status.get("uptime")),
             digest_lost=_int(status.get("performance_schema_digest_lost")),
-            counters=counters, first_seen=[rows[i][2] for i in digested], overflow_calls=overflow,
+            counters=Counters(keys, facts.counter_names, values[digested]),
+            first_seen=[rows[i][2] for i in digested], overflow_calls=overflow,
         )
 
-    def _learn_own_digests(
-        self, conn: Connection, facts: SessionFacts, consumers: Mapping[str, bool]
-    ) -> None:
+    def _learn_own_digests(self, session: MysqlSession) -> None:
         """Digests of our session's recent statements (the last 10 per thread, enough for the
         statements before this point; EXPLAINs are excluded by their text anyway)."""
-        if consumers.get("events_statements_history") and facts.thread_id is not None:
-            rows = mysql_session.fetch(conn, "own_digests", (facts.thread_id,))
+        thread_id = session.facts.thread_id
+        if session.consumers.get("events_statements_history") and thread_id is not None:
+            rows = mysql_session.fetch(session.conn, "own_digests", (thread_id,))
             self._own.update(str(r["digest"]) for r in rows)
 
-    def _fetch_texts(
-        self, conn: Connection, snapshot: mysql_deltas.Snapshot
-    ) -> list[StatementText]:
+    def compute(
+        self, prev: mysql_deltas.Snapshot | None, cur: mysql_deltas.Snapshot
+    ) -> engine.Deltas[DigestKey, mysql_deltas.Snapshot]:
+        r = mysql_deltas.compute(prev, cur)
+        return engine.Deltas(mysql_deltas.sample_columns(r.counters), r.baseline, r.first_poll,
+                           r.reset, r.restarted, max(r.lost_growth, r.overflow_growth))
+
+    def texts(
+        self, session: MysqlSession, snapshot: mysql_deltas.Snapshot, known: Container[DigestKey]
+    ) -> dict[DigestKey, str | None]:
         """DIGEST_TEXT of digests not seen before, in batches."""
-        new = sorted((k for k in snapshot.keys if k not in self._texts and self._in_scope(k)),
+        new = sorted((k for k in snapshot.keys if k not in known and self._in_scope(k)),
                      key=lambda k: (k.schema or "", k.digest))
         found: dict[DigestKey, str] = {}
         for i in range(0, len(new), TEXT_BATCH):
             digests = sorted({k.digest for k in new[i:i + TEXT_BATCH]})
-            rows = mysql_session.fetch(conn, "digest_texts", digests,
+            rows = mysql_session.fetch(session.conn, "digest_texts", digests,
                                        digests=", ".join(["%s"] * len(digests)))
             for row in rows:
                 if row["digest_text"] is not None:
                     found[DigestKey(row["schema_name"], str(row["digest"]))] = row["digest_text"]
-        texts = []
-        for key in new:
-            self._texts[key] = found.get(key)
-            if self._watched(key) and key in found:
-                texts.append(StatementText(self._ref(key), found[key]))
-                self._queue.add_new([key])
-        return texts
+        self._monitoring.update(k for k, text in found.items() if is_monitoring(text))
+        return {key: found.get(key) for key in new}
 
-    # -- plans ---------------------------------------------------------------------------------
-
-    def _capture_plans(
-        self, conn: Connection, facts: SessionFacts, consumers: Mapping[str, bool],
-        snapshot: mysql_deltas.Snapshot, now: datetime,
-    ) -> tuple[list[CapturedPlan], list[PlanAttempt]]:
-        with self._lock:
-            requests, self._requests = self._requests, []
-        if not self.target.plan_capture:
-            return [], []
-        history = next((t for t in HISTORY_TABLES if consumers.get(t)), None)
-        if not facts.has_sample_text and history is None:
-            self._warn_once(NO_PLAN_SOURCE)
-            return [], []
-        self._queue.request(DigestKey(r.database or None, r.query_id) for r in requests
-                            if r.target == self.target.name)
-        self._queue.forget(k for k in self._queue.pending()
-                           if not self._watched(k) or k not in snapshot.counters.index)
-        weight = dict(zip(snapshot.keys, snapshot.counters.column("SUM_TIMER_WAIT").tolist(),
-                          strict=True))
-        captured, attempts = [], []
-        suspects = self._queue.suspects()
-        for key in self._queue.choose(now, weight):
-            self._queue.attempted(key, now)
-            plan, error = self._capture(conn, facts, history, key, now)
-            attempts.append(PlanAttempt(key.schema or "", key.digest, now,
-                                        plan.plan_hash if plan else None, error,
-                                        requested=key in suspects))
-            if plan is not None:
-                self._plan_hashes[key] = plan.plan_hash
-                captured.append(plan)
-        return captured, attempts
-
-    def _capture(
-        self, conn: Connection, facts: SessionFacts, history: str | None, key: DigestKey,
-        now: datetime,
-    ) -> tuple[CapturedPlan | None, str | None]:
-        """One EXPLAIN of a real statement with this digest (the executed statement, literals
-        included: MySQL plans for the values); failures are logged and returned, not raised."""
-        try:
-            if facts.has_sample_text:
-                rows = mysql_session.fetch(conn, "sample_text", (key.digest, key.schema))
-            else:
-                rows = mysql_session.fetch(conn, "history_text", (key.digest, key.schema),
-                                           table=history or HISTORY_TABLES[0])
-            text = rows[0]["sql_text"] if rows else None
-            if not is_select(text):
-                why = "no statement of this digest is kept" if text is None else "not a SELECT"
-                return None, why
-            assert text is not None
-            if key.schema and key.schema != self._schema_in_use:
-                conn.select_db(key.schema)
-                self._schema_in_use = key.schema
-            self.explains += 1
-            raw = mysql_session.fetch(conn, "explain", statement=mysql_plans.without_locking(text))
-            plan = mysql_plans.captured_plan(self._ref(key), str(_first(raw[0])), now)
-            return replace(plan, context={"plan_kind": "sample statement"}), None
-        except (pymysql.err.MySQLError, mysql_plans.MysqlPlanError, IndexError) as exc:
-            if not self._is_open():
-                raise
-            error = redact(str(exc), self._params.get("password"))
-            log.warning("collection.plan_capture_failed", target=self.target.name,
-                        database=key.schema or "", query_id=key.digest, error=error)
-            return None, error[:300]
-
-    # -- helpers -------------------------------------------------------------------------------
-
-    def _ensure(self) -> tuple[Connection, SessionFacts]:
-        if self._conn is not None and self._facts is not None and self._is_open():
-            return self._conn, self._facts
-        self.close()
-        conn = mysql_session.connect(self.target, self._params)
-        try:
-            facts = mysql_session.prepare(conn, self.target)
-        except BaseException:
-            conn.close()
-            raise
-        log.info("collection.connected", target=self.target.name, server_version=facts.version,
-                 digest_columns=len(facts.columns))
-        self._conn, self._facts = conn, facts
-        return conn, facts
-
-    def _is_open(self) -> bool:
-        return self._conn is not None and bool(self._conn.open)
+    def watched(self, key: DigestKey) -> bool:
+        """In a watched schema and not planwatch's own or other monitoring statements."""
+        return self._in_scope(key) and key.digest not in self._own and (
+            key not in self._monitoring)
 
     def _in_scope(self, key: DigestKey) -> bool:
         return not self._schemas or key.schema in self._schemas
 
-    def _watched(self, key: DigestKey) -> bool:
-        """In a watched schema and not planwatch's own or other monitoring statements."""
-        if not self._in_scope(key) or key.digest in self._own:
-            return False
-        text = self._texts.get(key) or ""
-        return not (text.startswith(MONITORING) or PERFORMANCE_SCHEMA in text)
+    def identify(self, key: DigestKey) -> tuple[str, str]:
+        return key.schema or "", key.digest
 
-    def _ref(self, key: DigestKey) -> QueryRef:
-        ref = self._refs.get(key)
-        if ref is None:  # fingerprinting every digest every poll is costly
-            text = self._texts.get(key)
-            ref = QueryRef(self.target.name, key.schema or "", key.digest,
-                           identity.fingerprint(text) if text else "")
-            if text:  # a digest whose text is still unknown gets its fingerprint later
-                self._refs[key] = ref
-        return ref
+    def plans(self, session: MysqlSession, snapshot: mysql_deltas.Snapshot) -> _Plans | None:
+        history = next((t for t in HISTORY_TABLES if session.consumers.get(t)), None)
+        if not session.facts.has_sample_text and history is None:
+            self.warnings.once(NO_PLAN_SOURCE)
+            return None
+        return _Plans(self, session, snapshot, history or HISTORY_TABLES[0])
 
-    def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            self._pending_warnings.append(message)
+    def waits(
+        self, session: MysqlSession, keys: Sequence[DigestKey],
+        refs: Mapping[DigestKey, QueryRef],
+    ) -> Mapping[DigestKey, Mapping[str, Any]]:
+        return self._waits.poll(session.conn, session.consumers, keys, refs)
 
-    def _health(
-        self, facts: SessionFacts, snapshot: mysql_deltas.Snapshot,
-        result: mysql_deltas.DeltaResult, now: datetime,
-    ) -> CollectorHealth:
-        warnings, self._pending_warnings = list(self._pending_warnings), []
-        lost = max(result.lost_growth, result.overflow_growth)
-        if lost:
+    def health(
+        self, session: MysqlSession, result: engine.Deltas[DigestKey, mysql_deltas.Snapshot]
+    ) -> engine.Usage:
+        warnings, size = self.warnings.take(), session.facts.digests_size
+        if result.evicted:
             warnings.append(
-                f"the statement digest table is full ({facts.digests_size or '?'} rows, "
-                f"performance_schema_digests_size): {lost} statements since the previous poll "
-                "were counted without a digest; raise performance_schema_digests_size (restart)")
-        return CollectorHealth(
-            target=self.target.name, at=now,
-            entries=len(snapshot.keys) + (1 if snapshot.overflow_calls else 0),
-            max_entries=facts.digests_size, evicted=lost, reset=result.reset,
-            restarted=result.restarted, first_poll=result.first_poll,
-            missed_polls=self._missed_polls(now), warnings=tuple(warnings),
-        )
+                f"the statement digest table is full ({size or '?'} rows, "
+                f"performance_schema_digests_size): {result.evicted} statements since the "
+                "previous poll were counted without a digest; raise "
+                "performance_schema_digests_size (restart)")
+        return engine.Usage(self._entries, size, tuple(warnings))
 
-    def _missed_polls(self, now: datetime) -> int:
-        """Gap since the last poll over the previous gap, when more than twice as long."""
-        previous_gap = self._staging.confirmed[1] if self._staging.confirmed else None
-        if self._prev is None or not previous_gap:
-            return 0
-        gap = now - self._prev.at
-        return int(gap / previous_gap) - 1 if gap > 2 * previous_gap else 0
+
+@dataclass
+class _Plans:
+    """Plans of real statements for one poll: MySQL's QUERY_SAMPLE_TEXT, or on MariaDB the
+    newest statement of the digest in the `history` table."""
+
+    owner: MysqlEngine
+    session: MysqlSession
+    snapshot: mysql_deltas.Snapshot
+    history: str
+
+    errors = (pymysql.err.MySQLError, mysql_plans.MysqlPlanError, IndexError)
+
+    def key(self, request: PlanRequest) -> DigestKey | None:
+        if request.target != self.owner.target.name:
+            return None
+        return DigestKey(request.database or None, request.query_id)
+
+    def capturable(self, key: DigestKey, text: str | None) -> bool:
+        return self.owner.watched(key) and key in self.snapshot.counters.index
+
+    def weights(self) -> dict[DigestKey, float]:
+        timers = self.snapshot.counters.column("SUM_TIMER_WAIT").tolist()
+        return dict(zip(self.snapshot.keys, timers, strict=True))
+
+    def capture(
+        self, key: DigestKey, ref: QueryRef, text: str, candidates: tuple[IndexCandidate, ...],
+        now: datetime,
+    ) -> CapturedPlan:
+        """One EXPLAIN of a real statement with this digest (the executed statement, literals
+        included: MySQL plans for the values)."""
+        conn, session = self.session.conn, self.session
+        if session.facts.has_sample_text:
+            rows = mysql_session.fetch(conn, "sample_text", (key.digest, key.schema))
+        else:
+            rows = mysql_session.fetch(conn, "history_text", (key.digest, key.schema),
+                                       table=self.history)
+        statement = rows[0]["sql_text"] if rows else None
+        if statement is None:
+            raise engine.PlanUnavailable("no statement of this digest is kept")
+        if not is_select(statement):
+            raise engine.PlanUnavailable("not a SELECT")
+        if key.schema and key.schema != session.schema_in_use:
+            conn.select_db(key.schema)
+            session.schema_in_use = key.schema
+        self.owner.explains += 1
+        raw = mysql_session.fetch(conn, "explain",
+                                  statement=mysql_plans.without_locking(statement))
+        plan = mysql_plans.captured_plan(ref, str(_first(raw[0])), now)
+        return replace(plan, context={"plan_kind": "sample statement"})
+
+
+class MysqlCollector(core.Cycle[DigestKey, mysql_deltas.Snapshot, MysqlSession]):
+    """Collects one MySQL/MariaDB target. Not thread-safe except `request_plans`."""
+
+    def __init__(self, target: TargetSettings) -> None:
+        self._mysql = MysqlEngine(target)
+        super().__init__(target, self._mysql, capture.MovePolicy(min_delta_ms=MOVED_MIN_MS))
+
+    @property
+    def explains(self) -> int:
+        return self._mysql.explains
+
+    def connection(self) -> Connection:
+        """The open read-only session to the target (diagnostics and tests)."""
+        return self._ensure().conn
+
+
+def is_monitoring(text: str) -> bool:
+    """Our plan captures and status polls, and statements on performance_schema."""
+    return text.startswith(MONITORING) or PERFORMANCE_SCHEMA in text
 
 
 def is_select(text: str | None) -> bool:

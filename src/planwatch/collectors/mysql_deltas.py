@@ -158,10 +158,10 @@ def to_samples(
     plan_hashes: Sequence[str | None],
 ) -> list[QuerySample]:
     """One QuerySample per delta row: timers in ms, other non-zero counters in `extras`."""
-    return pg_counters.to_samples(refs, _sample_columns(deltas), start, end, plan_hashes)
+    return pg_counters.to_samples(refs, sample_columns(deltas), start, end, plan_hashes)
 
 
-def _sample_columns(deltas: Counters[DigestKey]) -> Counters[DigestKey]:
+def sample_columns(deltas: Counters[DigestKey]) -> Counters[DigestKey]:
     """The digest counters renamed and scaled to what `pg_counters.to_samples` reads:
     calls, total_exec_time (ms) and rows (sent + affected), extras under sample names."""
     columns: dict[str, Any] = {

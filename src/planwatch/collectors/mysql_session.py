@@ -12,11 +12,8 @@ from typing import Any, TypeAlias
 
 import pymysql
 
-from planwatch.collectors import mysql_deltas, sqlfiles
+from planwatch.collectors import dsn, mysql_deltas, sqlfiles
 from planwatch.config.settings import TargetSettings
-from planwatch.dsn import InvalidDsn
-from planwatch.dsn import mysql as mysql_dsn
-from planwatch.dsn.mysql import where as where
 from planwatch.errors import CollectorError, TargetUnreachable
 from planwatch.redaction import redact
 
@@ -32,10 +29,10 @@ STATEMENT_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execu
 
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """pymysql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
-    try:
-        return mysql_dsn.params(target.dsn.reveal())
-    except InvalidDsn as exc:
-        raise CollectorError(target.name, str(exc), fatal=True) from None
+    return dsn.url(target, dsn.MYSQL)
+
+
+where = dsn.url_where
 
 
 def connect(target: TargetSettings, params: Mapping[str, Any]) -> Connection:

@@ -15,11 +15,8 @@ import psycopg
 from psycopg import conninfo, sql
 from psycopg.rows import DictRow, dict_row
 
-from planwatch.collectors import pg_columns, sqlfiles
+from planwatch.collectors import dsn, pg_columns, sqlfiles
 from planwatch.config.settings import TargetSettings
-from planwatch.dsn import InvalidDsn
-from planwatch.dsn import postgres as postgres_dsn
-from planwatch.dsn.postgres import where as where
 from planwatch.errors import CollectorError, TargetUnreachable
 from planwatch.redaction import redact
 
@@ -30,14 +27,12 @@ _AUTH_FAILURES = (
 )
 _ROLE_MISSING = re.compile(r'role "[^"]*" does not exist')
 _DB_MISSING = re.compile(r'database "[^"]*" does not exist')
+where = dsn.libpq_where
 
 
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """The DSN's libpq parameters; a fatal CollectorError (with no detail) when unparseable."""
-    try:
-        return postgres_dsn.params(target.dsn.reveal())
-    except InvalidDsn as exc:
-        raise CollectorError(target.name, str(exc), fatal=True) from None
+    return dsn.libpq(target)
 
 
 def connect(

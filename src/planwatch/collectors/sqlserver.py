@@ -10,7 +10,6 @@ All server access goes through one `Source` (`sqlserver_source`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -18,8 +17,7 @@ from typing import Any
 
 import structlog
 
-from planwatch.analysis import identity
-from planwatch.collectors import showplan, staging
+from planwatch.collectors import core, showplan, staging
 from planwatch.collectors import sqlserver_dmv as dmv
 from planwatch.collectors import sqlserver_querystore as qs
 from planwatch.collectors import sqlserver_source as source
@@ -55,7 +53,6 @@ class _Poll:
     samples: list[QuerySample] = field(default_factory=list)
     texts: list[StatementText] = field(default_factory=list)
     plans: list[CapturedPlan] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 class SqlServerCollector:
@@ -80,9 +77,8 @@ class SqlServerCollector:
         self._prev_at: datetime | None = None
         # (read-until per database, plan-cache snapshot, previous poll) of the last stored poll
         self._staging: staging.Staging[_Watermarks] = staging.Staging(confirmed=({}, None, None))
-        self._requests: list[PlanRequest] = []
-        self._lock = threading.Lock()
-        self._warned: set[str] = set()
+        self._requests: core.Inbox[PlanRequest] = core.Inbox()
+        self._warnings = core.Warnings()
 
     # -- protocol ------------------------------------------------------------------------------
 
@@ -93,8 +89,7 @@ class SqlServerCollector:
             raise source.classify(self.target.name, self._params, exc) from None
 
     def request_plans(self, requests: Iterable[PlanRequest]) -> None:
-        with self._lock:
-            self._requests.extend(requests)
+        self._requests.put(requests)
 
     def close(self) -> None:
         self._source.close()
@@ -104,6 +99,15 @@ class SqlServerCollector:
 
     def rollback(self) -> None:
         self._staging.rollback()
+
+    def wants_state(self) -> bool:
+        return False  # Query Store keeps its own history: a new collector reads it back
+
+    def restore(self, data: bytes) -> None:
+        raise NotImplementedError("the SQL Server collector keeps no snapshot in storage")
+
+    def saved_state(self) -> staging.SavedState | None:
+        return None
 
     def _collect(self, now: datetime) -> CollectionResult:
         carried = self._staging.begin()
@@ -124,7 +128,7 @@ class SqlServerCollector:
         start, self._prev_at = self._prev_at, now
         health = CollectorHealth(
             target=self.target.name, at=now, entries=len(self._refs) + len(self._dmv_refs),
-            first_poll=first, warnings=tuple(poll.warnings))
+            first_poll=first, warnings=tuple(self._warnings.take()))
         texts, plans = carried[0] + poll.texts, carried[1] + poll.plans
         self._staging.stage((dict(self._since), self._dmv_prev, self._prev_at), texts, plans)
         log.info("collection.done", target=self.target.name, samples=len(poll.samples),
@@ -153,10 +157,11 @@ class SqlServerCollector:
         options = rows[0] if rows else {}
         state = str(options.get("actual_state_desc") or "OFF")
         if state not in READABLE:
-            self._warn(poll, f"Query Store is {state} in database {db}: using the plan cache "
-                       "(sys.dm_exec_query_stats), which loses statistics on plan eviction")
+            self._warnings.once(f"Query Store is {state} in database {db}: using the plan "
+                                "cache (sys.dm_exec_query_stats), which loses statistics on "
+                                "plan eviction")
             return False
-        self._check_options(db, state, options, poll)
+        self._check_options(db, state, options)
         since = self._since.get(db, server_now - FIRST_POLL_LOOKBACK)
         extra = ", rs.avg_tempdb_space_used, rs.avg_log_bytes_used" if self._at_least(14) else ""
         rows = self._source.fetch(
@@ -175,21 +180,20 @@ class SqlServerCollector:
                  for (d, pid), info in self._plans.items() if d == db}
         refs = {qid: ref for (d, qid), ref in self._refs.items() if d == db}
         hashes = {qid: h for (d, qid), h in self._query_hashes.items() if d == db}
-        poll.samples += qs.samples(intervals, refs, plans, self._recommendations(db, poll),
+        poll.samples += qs.samples(intervals, refs, plans, self._recommendations(db),
                                    hashes)
         return True
 
-    def _check_options(self, db: str, state: str, options: Mapping[str, Any],
-                       poll: _Poll) -> None:
+    def _check_options(self, db: str, state: str, options: Mapping[str, Any]) -> None:
         if state == "READ_ONLY":
-            self._warn(poll, f"Query Store is READ_ONLY in database {db} (readonly_reason "
-                       f"{options.get('readonly_reason')}): new statistics are not recorded; "
-                       "free space or raise MAX_STORAGE_SIZE_MB, then SET QUERY_STORE "
-                       "(OPERATION_MODE = READ_WRITE)")
+            self._warnings.once(f"Query Store is READ_ONLY in database {db} (readonly_reason "
+                                f"{options.get('readonly_reason')}): new statistics are not "
+                                "recorded; free space or raise MAX_STORAGE_SIZE_MB, then SET "
+                                "QUERY_STORE (OPERATION_MODE = READ_WRITE)")
         used, limit = options.get("current_storage_size_mb"), options.get("max_storage_size_mb")
         if used is not None and limit and float(used) >= STORAGE_WARNING_SHARE * float(limit):
-            self._warn(poll, f"Query Store in database {db} uses {used} of {limit} MB; it "
-                       "turns READ_ONLY when full")
+            self._warnings.once(f"Query Store in database {db} uses {used} of {limit} MB; it "
+                                "turns READ_ONLY when full")
 
     def _learn_queries(self, db: str, query_ids: set[int], poll: _Poll) -> None:
         new = sorted(q for q in query_ids if (db, q) not in self._refs)
@@ -199,8 +203,7 @@ class SqlServerCollector:
                                   parts={"query_ids": _int_list(new)})
         for row in rows:
             text = str(row.get("query_sql_text") or "")
-            ref = QueryRef(self.target.name, db, str(int(row["query_id"])),
-                           identity.fingerprint(text) if text else "")
+            ref = core.query_ref(self.target.name, db, str(int(row["query_id"])), text)
             self._refs[(db, int(row["query_id"]))] = ref
             query_hash = qs.hex_hash(row.get("query_hash"))
             if query_hash:
@@ -233,7 +236,7 @@ class SqlServerCollector:
         found = {int(r["plan_id"]): qs.forced_state(r) for r in rows}
         return {pid: state for pid, state in found.items() if state}
 
-    def _recommendations(self, db: str, poll: _Poll) -> dict[int, dict[str, Any]]:
+    def _recommendations(self, db: str) -> dict[int, dict[str, Any]]:
         if db in self._no_recommendations or not self._at_least(14):
             return {}
         try:
@@ -242,7 +245,7 @@ class SqlServerCollector:
             if exc.number != source.INVALID_OBJECT and not source.is_permission_error(exc):
                 raise
             self._no_recommendations.add(db)
-            self._warn(poll, f"automatic tuning recommendations of {db} are not readable: {exc}")
+            self._warnings.once(f"automatic tuning recommendations of {db} are not readable: {exc}")
             return {}
         return dict(r for r in map(qs.recommendation, rows) if r is not None)
 
@@ -274,8 +277,7 @@ class SqlServerCollector:
             rows = self._source.fetch("statement_text", {
                 "sql_handle": handle.sql_handle, "start": handle.start, "end": handle.end})
             text = str(rows[0].get("statement_text") or "") if rows else ""
-            ref = QueryRef(self.target.name, key.database, key.query_hash,
-                           identity.fingerprint(text) if text else "")
+            ref = core.query_ref(self.target.name, key.database, key.query_hash, text)
             self._dmv_refs[key] = ref
             if text:
                 poll.texts.append(StatementText(ref, text))
@@ -317,9 +319,7 @@ class SqlServerCollector:
 
     def _take_requests(self) -> None:
         """Requested queries get their latest plan parsed and emitted again."""
-        with self._lock:
-            requests, self._requests = self._requests, []
-        for ref in requests:
+        for ref in self._requests.take():
             if ref.query_id.isdigit():
                 plan_id = self._latest_plan.get((ref.database, int(ref.query_id)))
                 if plan_id is not None:
@@ -332,11 +332,6 @@ class SqlServerCollector:
 
     def _at_least(self, major: int) -> bool:
         return (self._major or 13) >= major
-
-    def _warn(self, poll: _Poll, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            poll.warnings.append(message)
 
 
 def _int_list(values: Iterable[int]) -> str:

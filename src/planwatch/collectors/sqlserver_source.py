@@ -13,10 +13,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from planwatch.collectors import sqlfiles
+from planwatch.collectors import dsn, sqlfiles
 from planwatch.config.settings import TargetSettings
-from planwatch.dsn import InvalidDsn
-from planwatch.dsn import sqlserver as sqlserver_dsn
 from planwatch.errors import CollectorError, TargetUnreachable
 from planwatch.redaction import redact
 
@@ -46,10 +44,7 @@ class Source(Protocol):
 
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """pymssql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
-    try:
-        return sqlserver_dsn.params(target.dsn.reveal())
-    except InvalidDsn as exc:
-        raise CollectorError(target.name, str(exc), fatal=True) from None
+    return dsn.url(target, dsn.SQLSERVER)
 
 
 def quote_name(name: str) -> str:

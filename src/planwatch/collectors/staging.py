@@ -10,6 +10,7 @@ rolled back stands (the next `begin` confirms it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from planwatch.model.samples import CapturedPlan, StatementText
@@ -46,6 +47,25 @@ class Staging(Generic[S]):
             self._rolled_back = True
 
     @property
+    def staged(self) -> S | None:
+        """The last poll's state, unless rolled back (what storage should keep with it)."""
+        return None if self._rolled_back else self._staged
+
+    def restore(self, state: S) -> None:
+        """Measure the next poll from `state` (a snapshot kept in storage)."""
+        self.confirmed, self._staged, self._rolled_back = state, None, False
+
+    @property
     def current(self) -> S | None:
         """The state the next poll would measure from if it started now."""
         return self.confirmed if self._rolled_back or self._staged is None else self._staged
+
+
+@dataclass(frozen=True, slots=True)
+class SavedState:
+    """What storage keeps of a poll: the snapshot it took (`data`, taken at `at`) and the time
+    of the one it measured from (None: its first poll), for a compare-and-set."""
+
+    measured_from: datetime | None
+    at: datetime
+    data: bytes

@@ -2,24 +2,59 @@
 
 `Duration`, `TimeOfDay`, `CronExpr`, `Threshold`, `Name`, `Engine` validate one value each
 and raise `ValueError` with a message written for the person editing the YAML file.
-`parse_threshold` is also what checks use to evaluate a threshold.
+`parse_threshold` is also what checks use to evaluate a threshold. `ValidatedAs`, `null_as`
+and `NOT_IN_FILE` let one frozen settings class be both what the file is validated against
+and what code reads (`dsn` is validated as text, code gets a `Secret`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import field
 from datetime import UTC, datetime, time, timedelta
 from importlib import metadata
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy
 import sqlalchemy.dialects
 from croniter import croniter
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    create_model,
+)
+from pydantic_core import CoreSchema, PydanticKnownError, core_schema
 
 from planwatch.config.durations import parse_duration, parse_time_of_day
+
+SECTION = ConfigDict(extra="forbid")
+"""pydantic config of every settings class: a key the class does not define is an error."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret string whose repr/str never reveal it; call `.reveal()` at the point of use."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return "********"
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
 
 
 def _positive(value: timedelta) -> timedelta:
@@ -183,8 +218,7 @@ Tag = Annotated[str, Field(min_length=1, max_length=100)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 Dsn = Annotated[str, Field(min_length=1), AfterValidator(_dsn)]
 StorageUrl = Annotated[str, Field(min_length=1), AfterValidator(_storage_url)]
-OptionalSecret = Annotated[NonEmpty | None, BeforeValidator(empty_to_none)]
-"""An optional secret: an empty value (e.g. `${TOKEN:-}`) means not set."""
+_OptionalText = Annotated[NonEmpty | None, BeforeValidator(empty_to_none)]
 Engine = Annotated[str, AfterValidator(_engine)]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -194,9 +228,9 @@ ENGINE_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mssql": "sqlser
 ALERT_KINDS = Literal["regression", "hotspot", "check", "health"]
 
 
-def exactly_one_of(model: BaseModel, names: tuple[str, ...], *, required: bool) -> None:
-    """Raise if more than one (or, if `required`, none) of `names` is set on `model`."""
-    given = [n for n in names if getattr(model, n) not in (None, [], ())]
+def exactly_one_of(values: Mapping[str, Any], names: tuple[str, ...], *, required: bool) -> None:
+    """Raise if more than one (or, if `required`, none) of `names` is set in `values`."""
+    given = [n for n in names if values.get(n) not in (None, [], ())]
     if len(given) > 1 or (required and not given):
         listing = ", ".join(f"'{n}'" for n in names)
         verb = "exactly one" if required else "only one"
@@ -212,3 +246,69 @@ def infer_engine(dsn: str) -> str:
     if "=" in dsn:
         return "postgresql"
     raise ValueError("cannot infer 'engine' from the dsn; set engine: postgresql, mysql, ...")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ValidatedAs:
+    """Field metadata: validate the file's value as `source` (its rules, its messages), then
+    turn the result into the field's own type with `build` (a DSN becomes a `Secret`)."""
+
+    source: Any
+    build: Callable[[Any], Any]
+
+    def __get_pydantic_core_schema__(self, _: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = handler.generate_schema(self.source)
+        return core_schema.no_info_after_validator_function(self.build, schema)
+
+
+class _NotInFile:
+    """Field metadata: a value code sets; in planwatch.yaml the key is unknown."""
+
+    def __get_pydantic_core_schema__(self, _: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(_unknown_key)
+
+
+def _unknown_key(_: object) -> None:
+    raise PydanticKnownError("extra_forbidden")
+
+
+NOT_IN_FILE = _NotInFile()
+
+
+def plain_section(cls: type[Any], check: Callable[[Any], None] | None = None,
+                  **rules: Any) -> ValidatedAs:
+    """Field metadata for a plain frozen dataclass owned outside `config/` (the analysis
+    policies): the file is validated with one type per field from `rules` and with `check`;
+    the defaults stay the class's own."""
+    if set(rules) != {f.name for f in dataclasses.fields(cls)}:
+        raise TypeError(f"the rules for {cls.__name__} must name each of its fields")
+    fields: dict[str, Any] = {f.name: (rules[f.name], f.default) for f in dataclasses.fields(cls)}
+    model = create_model(cls.__name__, __config__=ConfigDict(extra="forbid", frozen=True),
+                         **fields)
+
+    def build(validated: BaseModel) -> Any:
+        section = cls(**dict(validated))
+        if check:
+            check(section)
+        return section
+
+    return ValidatedAs(model, build)
+
+
+def null_as(empty: object) -> WrapValidator:
+    """Field metadata: `null` in the file means `empty` (not given) rather than a type error."""
+
+    def validate(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        return empty if value is None else handler(value)
+
+    return WrapValidator(validate)
+
+
+def _secret_or_none(value: str | None) -> Secret | None:
+    return Secret(value) if value else None
+
+
+SecretText = Annotated[Secret, ValidatedAs(NonEmpty, Secret)]
+SecretDsn = Annotated[Secret, ValidatedAs(Dsn, Secret)]
+OptionalSecret = Annotated[Secret | None, ValidatedAs(_OptionalText, _secret_or_none)]
+"""An optional secret: an empty value (e.g. `${TOKEN:-}`) means not set."""

@@ -71,13 +71,16 @@ def resolve_path(path: str | Path | None, environ: Mapping[str, str]) -> Path | 
     return named
 
 
+_UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
 _MESSAGES = {
-    "extra_forbidden": "unknown key",
+    **dict.fromkeys(_UNKNOWN_KEY, "unknown key"),
     "missing": "required",
     "model_type": "must be a mapping",
     "model_attributes_type": "must be a mapping",
+    "dataclass_type": "must be a mapping",
     "dict_type": "must be a mapping",
     "list_type": "must be a list",
+    "tuple_type": "must be a list",
 }
 
 
@@ -86,7 +89,7 @@ def _schema_problems(exc: pydantic.ValidationError, origins: dict[Loc, str]) -> 
     for error in exc.errors(include_input=False, include_url=False):
         loc: Loc = tuple(error["loc"])
         message = _MESSAGES.get(error["type"]) or _strip_prefix(error["msg"])
-        if error["type"] == "extra_forbidden":
+        if error["type"] in _UNKNOWN_KEY:
             message += _suggestion(loc)
         origin = next((name for at, name in origins.items() if loc[: len(at)] == at), None)
         if origin:

@@ -1,49 +1,86 @@
-"""Frozen settings: the only view of the configuration that code outside `config/` sees.
+"""Frozen settings: every section of the configuration and its defaults, defined once.
 
-Durations are `timedelta`; times of day are `datetime.time` in UTC. Secrets are already
-decrypted/interpolated here and are wrapped in `Secret` so that `repr()` never shows them.
+Each class is both what planwatch.yaml is validated against (pydantic reads the annotated
+constraints and validators; see `loader`) and the only view of the configuration that code
+outside `config/` sees. They are plain frozen dataclasses: building one in code validates
+nothing, only loading the file does. Durations are `timedelta`; times of day are
+`datetime.time` in UTC. Secrets are already decrypted/interpolated here and are wrapped in
+`Secret` so that `repr()` never shows them. The check and alerting sections live in their
+own modules and are re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import InitVar, dataclass, field
 from datetime import time, timedelta
-from typing import Any
+from typing import Annotated, Literal, Self
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+    with_config,
+)
+
+from planwatch.config.alerting_settings import AlertingSettings as AlertingSettings
+from planwatch.config.alerting_settings import ChannelSettings as ChannelSettings
+from planwatch.config.alerting_settings import EscalationSettings as EscalationSettings
+from planwatch.config.alerting_settings import SilenceSettings as SilenceSettings
+from planwatch.config.check_settings import CheckMetricSettings as CheckMetricSettings
+from planwatch.config.check_settings import CheckSettings as CheckSettings
+from planwatch.config.fields import (
+    NOT_IN_FILE,
+    SECTION,
+    CronExpr,
+    Duration,
+    DurationOrZero,
+    Engine,
+    Name,
+    NonEmpty,
+    OptionalSecret,
+    PositiveInt,
+    SecretDsn,
+    Tag,
+    TimeOfDay,
+    ValidatedAs,
+    exactly_one_of,
+    infer_engine,
+    lower,
+    null_as,
+    plain_section,
+)
+from planwatch.config.fields import Secret as Secret
 from planwatch.model.policies import HotspotSettings as HotspotSettings  # analysis policies
 from planwatch.model.policies import RegressionSettings as RegressionSettings
 
 
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A secret string whose repr/str never reveal it; call `.reveal()` at the point of use."""
-
-    _value: str = field(repr=False)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __str__(self) -> str:
-        return "********"
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-
+@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class TargetSettings:
-    name: str
-    engine: str  # postgresql | mysql | mariadb | sqlserver | sqlite | <sqlalchemy dialect>
-    dsn: Secret
-    databases: tuple[str, ...] = ()
+    name: Name
+    # postgresql | mysql | mariadb | sqlserver | sqlite | <sqlalchemy dialect>; in the file,
+    # inferred from the DSN when left out
+    engine: Annotated[Engine, null_as(""), Field(default="")]
+    dsn: SecretDsn
+    databases: tuple[NonEmpty, ...] = ()
     environment: str = ""
-    tags: tuple[str, ...] = ()
+    tags: tuple[Tag, ...] = ()
     enabled: bool = True
-    connect_timeout: timedelta = timedelta(seconds=10)
-    command_timeout: timedelta = timedelta(seconds=30)
+    connect_timeout: Duration = timedelta(seconds=10)
+    command_timeout: Duration = timedelta(seconds=30)
     plan_capture: bool = True
-    plan_budget: int = 20  # EXPLAINs per collection cycle
-    explain_per_query_per_hour: int = 4
+    plan_budget: Annotated[int, Field(ge=0)] = 20  # EXPLAINs per collection cycle
+    explain_per_query_per_hour: Annotated[int, Field(ge=0)] = 4
+
+    @model_validator(mode="after")
+    def _infer_engine(self) -> Self:
+        if not self.engine:
+            object.__setattr__(self, "engine", infer_engine(self.dsn.reveal()))
+        return self
 
     @property
     def safe_dsn(self) -> str:
@@ -62,160 +99,203 @@ class JobSettings:
     startup_delay: timedelta = timedelta(0)
 
 
+class JobPatch(BaseModel):
+    """One job's entry in planwatch.yaml: the fields it gives replace the job's built-in ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool | None = None
+    interval: Duration | None = None
+    at: TimeOfDay | None = None
+    cron: CronExpr | None = None
+    startup_delay: DurationOrZero | None = None
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Self:
+        exactly_one_of(dict(self), ("interval", "at", "cron"), required=False)
+        return self
+
+    def applied_to(self, job: JobSettings) -> JobSettings:
+        """`job` with the fields this entry gives; a new timing replaces the old one whole."""
+        if self.interval or self.at or self.cron:
+            job = dataclasses.replace(job, interval=self.interval, at=self.at, cron=self.cron)
+        if self.enabled is not None:
+            job = dataclasses.replace(job, enabled=self.enabled)
+        if self.startup_delay is not None:
+            job = dataclasses.replace(job, startup_delay=self.startup_delay)
+        return job
+
+
+@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class BackoffSettings:
-    initial: timedelta = timedelta(seconds=30)
-    multiplier: float = 2.0
-    max: timedelta = timedelta(minutes=10)
+    initial: Duration = timedelta(seconds=30)
+    multiplier: Annotated[float, Field(ge=1.0)] = 2.0
+    max: Duration = timedelta(minutes=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.max < self.initial:
+            raise ValueError("'max' must not be shorter than 'initial'")
+        return self
 
 
+DEFAULT_JOBS: dict[str, JobSettings] = {
+    "collection": JobSettings(interval=timedelta(minutes=5), startup_delay=timedelta(seconds=10)),
+    "analysis": JobSettings(interval=timedelta(minutes=5), startup_delay=timedelta(seconds=30)),
+    "baseline_rebuild": JobSettings(at=time(2, 0)),
+    "daily_summary": JobSettings(at=time(8, 0)),
+    "alert_processing": JobSettings(interval=timedelta(seconds=30)),
+    "health_check": JobSettings(interval=timedelta(minutes=1)),
+    "heartbeat": JobSettings(interval=timedelta(seconds=15)),
+    "retention_cleanup": JobSettings(cron="0 3 * * *"),
+    "maintenance": JobSettings(cron="0 4 * * 0"),
+}
+CHECKS_JOB = JobSettings(interval=timedelta(seconds=15))
+"""The checks job is a dispatcher: each tick runs the checks that are due."""
+JOB_KINDS = (
+    "collection", "analysis", "checks", "baseline_rebuild", "daily_summary",
+    "alert_processing", "health_check", "heartbeat", "retention_cleanup", "maintenance",
+)  # fmt: skip
+
+
+def default_jobs() -> dict[str, JobSettings]:
+    """The built-in schedule of every job kind."""
+    return {kind: DEFAULT_JOBS.get(kind, CHECKS_JOB) for kind in JOB_KINDS}
+
+
+@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class SchedulingSettings:
-    jobs: dict[str, JobSettings]  # keyed by job kind: collection, analysis, ...
+    """In the file each job is set by its kind (`collection: {interval: 1m}`), in the order of
+    `JOB_KINDS`; code reads the result in `jobs`."""
+
+    jobs: Annotated[dict[str, JobSettings], Field(default_factory=default_jobs), NOT_IN_FILE]
     backoff: BackoffSettings = BackoffSettings()
-    max_consecutive_failures: int = 5
-    max_parallel_targets: int = 8
-    max_parallel_checks: int = 5
-    breaker_failures: int = 3  # consecutive failures that open a target's circuit
-    jitter: timedelta = timedelta(seconds=5)  # max deterministic per-target jitter
+    max_consecutive_failures: PositiveInt = 5
+    max_parallel_targets: PositiveInt = 8
+    max_parallel_checks: PositiveInt = 5
+    breaker_failures: PositiveInt = 3  # consecutive failures that open a target's circuit
+    jitter: DurationOrZero = timedelta(seconds=5)  # max deterministic per-target jitter
+    collection: InitVar[JobPatch | None] = None
+    analysis: InitVar[JobPatch | None] = None
+    checks: InitVar[JobPatch | None] = None
+    baseline_rebuild: InitVar[JobPatch | None] = None
+    daily_summary: InitVar[JobPatch | None] = None
+    alert_processing: InitVar[JobPatch | None] = None
+    health_check: InitVar[JobPatch | None] = None
+    heartbeat: InitVar[JobPatch | None] = None
+    retention_cleanup: InitVar[JobPatch | None] = None
+    maintenance: InitVar[JobPatch | None] = None
+
+    def __post_init__(self, *entries: JobPatch | None) -> None:
+        """Apply the file's job entries (in `JOB_KINDS` order) to the built-in schedules."""
+        given = {kind: e for kind, e in zip(JOB_KINDS, entries, strict=True) if e is not None}
+        if given:
+            jobs = {kind: given[kind].applied_to(job) if kind in given else job
+                    for kind, job in self.jobs.items()}
+            object.__setattr__(self, "jobs", jobs)
 
 
+def _ordered_ratios(regression: RegressionSettings) -> None:
+    if regression.critical_ratio < regression.min_ratio:
+        raise ValueError("'critical_ratio' must not be below 'min_ratio'")
+
+
+_REGRESSION_RULES = plain_section(
+    RegressionSettings, _ordered_ratios,
+    min_ratio=Annotated[float, Field(gt=1.0)],
+    critical_ratio=Annotated[float, Field(gt=1.0)],
+    min_abs_ms=Annotated[float, Field(ge=0)],
+    min_calls=PositiveInt,
+    min_impact=DurationOrZero,
+    p_value=Annotated[float, Field(gt=0, lt=1)],
+    baseline_days=PositiveInt,
+    min_baseline_samples=PositiveInt,
+    window=Duration,
+    resolve_after_windows=PositiveInt,
+)
+_HOTSPOT_RULES = plain_section(
+    HotspotSettings, top_n=PositiveInt, min_share=Annotated[float, Field(ge=0, le=1)])
+
+
+@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class AnalysisSettings:
-    regression: RegressionSettings = RegressionSettings()
-    hotspots: HotspotSettings = HotspotSettings()
+    regression: Annotated[RegressionSettings, _REGRESSION_RULES] = RegressionSettings()
+    hotspots: Annotated[HotspotSettings, _HOTSPOT_RULES] = HotspotSettings()
 
 
-@dataclass(frozen=True, slots=True)
-class CheckMetricSettings:
-    """A result column a check publishes as a Prometheus metric (query-exporter style)."""
-
-    name: str
-    type: str  # gauge | counter | histogram | enum
-    column: str
-    labels: tuple[str, ...] = ()  # result columns, after the `target` label
-    description: str = ""
-    buckets: tuple[float, ...] = ()  # histogram; empty: prometheus_client's defaults
-    states: tuple[str, ...] = ()  # enum
-    increment: bool = False  # counter: add each value instead of setting the total
-    expiration: timedelta | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckSettings:
-    name: str
-    sql: str
-    targets: tuple[str, ...] = ()  # explicit target names
-    tags: tuple[str, ...] = ()  # select targets carrying any of these tags
-    result: str = "scalar"  # scalar | rowcount | dataset | nonquery
-    operator: str | None = None
-    expected: Any = None
-    warning: str | None = None  # e.g. "> 1000"
-    critical: str | None = None
-    value_column: str | None = None
-    label_columns: tuple[str, ...] = ()
-    metrics: tuple[CheckMetricSettings, ...] = ()
-    interval: timedelta | None = None
-    cron: str | None = None
-    timeout: timedelta = timedelta(seconds=30)
-    enabled: bool = True
-    description: str = ""
-    runbook_url: str | None = None
-    kind: str = "sql"  # sql | http
-    url: str | None = None  # kind http
-    method: str = "GET"
-    expected_status: tuple[int, ...] = ()  # empty: any 2xx/3xx
-    contains: str | None = None  # the response body must contain this
-    tls_warning_days: int | None = None
-    tls_critical_days: int | None = None
-    verify_tls: bool = True
-    for_: timedelta | None = None  # a failure must last this long to alert; None: one interval
-    resolve_after: int | None = None  # consecutive ok runs that resolve; None: alerting's
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelSettings:
-    name: str
-    url: Secret
-    min_severity: str = "warning"
-    kinds: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    group_by: tuple[str, ...] | None = None  # None: the channel type's default (grouping.py)
-    group_wait: timedelta | None = None
-    group_interval: timedelta | None = None
-    repeat_interval: timedelta | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SilenceSettings:
-    matchers: dict[str, str]
-    starts_at: str | None = None
-    ends_at: str | None = None
-    comment: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class EscalationSettings:
-    after: timedelta = timedelta(minutes=60)
-    channels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class AlertingSettings:
-    channels: tuple[ChannelSettings, ...] = ()
-    repeat_interval: timedelta = timedelta(hours=4)
-    escalation: EscalationSettings = EscalationSettings()
-    auto_resolve_after: timedelta = timedelta(minutes=120)
-    silences: tuple[SilenceSettings, ...] = ()
-    for_: timedelta | None = None  # None: one analysis window / one check interval
-    resolve_after: int = 2  # consecutive ok runs that resolve a check alert
-
-
+@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class RetentionSettings:
-    samples_days: int = 30
-    samples_hourly_days: int = 365  # raw samples are rolled up hourly before they expire
-    check_results_days: int = 30
-    job_runs_days: int = 14
-    resolved_alerts_days: int = 180
-    batch_size: int = 5000
+    """Days to keep each kind of data; the file names them without `_days`."""
+
+    samples_days: Annotated[PositiveInt, Field(alias="samples")] = 30
+    # raw samples are rolled up hourly before they expire
+    samples_hourly_days: Annotated[PositiveInt, Field(alias="samples_hourly")] = 365
+    check_results_days: Annotated[PositiveInt, Field(alias="check_results")] = 30
+    job_runs_days: Annotated[PositiveInt, Field(alias="job_runs")] = 14
+    resolved_alerts_days: Annotated[PositiveInt, Field(alias="resolved_alerts")] = 180
+    batch_size: PositiveInt = 5000
 
 
+def _strip_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+def _base_url(value: str | None) -> str | None:
+    return _strip_slash(value) if value else None
+
+
+@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8080
-    token: Secret | None = None
+    host: NonEmpty = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    token: OptionalSecret = None  # required for write actions
     public_read: bool = False
-    public_url: str | None = None  # base of links in notifications; default http://host:port
+    # base of links in notifications, e.g. https://planwatch.example.com; default http://host:port
+    public_url: Annotated[str | None, AfterValidator(_base_url)] = None
 
 
+@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:
-    level: str = "info"
-    format: str | None = None  # json | console; None = console on a TTY, json otherwise
+    level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(lower)] = "info"
+    format: Literal["json", "console"] | None = None  # None = console on a TTY, json otherwise
 
 
+def _secret_headers(headers: dict[str, str]) -> tuple[tuple[str, Secret], ...]:
+    return tuple((k, Secret(v)) for k, v in sorted(headers.items()))
+
+
+@with_config(SECTION)
 @dataclass(frozen=True, slots=True)
 class TelemetrySettings:
     enabled: bool = False
-    endpoint: str = "http://localhost:4318"
-    service_name: str = "planwatch"
+    # OTLP/HTTP collector base URL
+    endpoint: Annotated[NonEmpty, AfterValidator(_strip_slash)] = "http://localhost:4318"
+    service_name: NonEmpty = "planwatch"
     traces: bool = True
     metrics: bool = True
-    export_interval: timedelta = timedelta(seconds=30)
-    headers: tuple[tuple[str, Secret], ...] = ()
+    export_interval: Duration = timedelta(seconds=30)
+    # e.g. an API key for a hosted collector; a mapping in the file
+    headers: Annotated[tuple[tuple[str, Secret], ...],
+                       ValidatedAs(dict[NonEmpty, NonEmpty], _secret_headers)] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """The whole configuration; `schema.ConfigModel` is its shape in the file."""
+
     storage_url: Secret
     targets: tuple[TargetSettings, ...]
     scheduling: SchedulingSettings
     analysis: AnalysisSettings = AnalysisSettings()
     checks: tuple[CheckSettings, ...] = ()
-    alerting: AlertingSettings = AlertingSettings()
+    alerting: AlertingSettings = field(default_factory=AlertingSettings)
     retention: RetentionSettings = RetentionSettings()
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -231,16 +311,3 @@ class Settings:
             if t.name == name:
                 return t
         raise KeyError(name)
-
-
-DEFAULT_JOBS: dict[str, JobSettings] = {
-    "collection": JobSettings(interval=timedelta(minutes=5), startup_delay=timedelta(seconds=10)),
-    "analysis": JobSettings(interval=timedelta(minutes=5), startup_delay=timedelta(seconds=30)),
-    "baseline_rebuild": JobSettings(at=time(2, 0)),
-    "daily_summary": JobSettings(at=time(8, 0)),
-    "alert_processing": JobSettings(interval=timedelta(seconds=30)),
-    "health_check": JobSettings(interval=timedelta(minutes=1)),
-    "heartbeat": JobSettings(interval=timedelta(seconds=15)),
-    "retention_cleanup": JobSettings(cron="0 3 * * *"),
-    "maintenance": JobSettings(cron="0 4 * * 0"),
-}

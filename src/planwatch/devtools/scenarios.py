@@ -109,7 +109,8 @@ class Outcome:
     scenario: str
     expected: str | None
     detected: bool = False
-    seconds_to_alert: float | None = None
+    seconds_to_alert: float | None = None  # from the change
+    after_onset_s: float | None = None  # from the first slow interval (the change's effect)
     verdict: str | None = None
     summary: str = ""  # the alert when it opened
     final: str = ""  # the same alert at the end of the run (evidence keeps coming in)
@@ -207,6 +208,7 @@ def _observe(
             alert = scenario_reads.alert_for(storage, s.name, text_prefix, wall0)
             if alert is not None and not out.detected:
                 out.detected, out.seconds_to_alert = True, round(now - t0, 1)
+                out.after_onset_s = _after_onset(alert)
                 out.verdict = alert["details"].get("cause")
                 out.summary = _summary(alert)
                 log(f"  {name}: alerted after {out.seconds_to_alert}s: {out.verdict} "
@@ -236,6 +238,15 @@ def _observe(
         if alert is not None:
             out.final = f"{alert['details'].get('cause')} {_summary(alert)}"
     return list(outcomes.values())
+
+
+def _after_onset(alert: dict[str, Any]) -> float | None:
+    """Seconds from the slowdown's first slow interval (as the alert says) to its opening."""
+    since = alert["details"].get("slowdown_since")
+    if not since or alert["opened_at"] is None:
+        return None
+    opened: datetime = alert["opened_at"]
+    return round(float((opened - datetime.fromisoformat(since)).total_seconds()), 1)
 
 
 def _summary(alert: dict[str, Any]) -> str:

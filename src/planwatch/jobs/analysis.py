@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from planwatch.alerting import lifecycle
+from planwatch.alerting.routing import UNREACHABLE
 from planwatch.analysis import health, hotspots, learning, regressions
 from planwatch.clock import utcnow
 from planwatch.config.settings import TargetSettings
@@ -21,12 +22,13 @@ from planwatch.jobs import baselines as baseline_job
 from planwatch.jobs import plan_evidence
 from planwatch.jobs.alerts import apply_transitions, finding_for
 from planwatch.jobs.deps import JobDeps
+from planwatch.model.alerts import Alert, AlertKind
 from planwatch.model.baselines import Baseline
-from planwatch.model.findings import HealthFinding, HotspotShift, Regression, Severity
+from planwatch.model.findings import HealthFinding, HotspotShift, Regression
 from planwatch.model.jobs import ResultStatus
 from planwatch.model.samples import QueryRef, QuerySample
 from planwatch.scheduling.runner import JobContext, JobOutcome
-from planwatch.storage import alerts, lineage, queries, samples
+from planwatch.storage import alerts, lineage, queries, samples, targets
 from planwatch.storage import baselines as baseline_store
 
 ENGINE_DETAILS = ("query_hash", "forced_plan", "tuning_recommendation")
@@ -52,14 +54,14 @@ def _group(window: Sequence[QuerySample]) -> dict[QueryRef, list[QuerySample]]:
     return grouped
 
 
-def _unreachable_findings(deps: JobDeps, names: Sequence[str]) -> list[HealthFinding]:
-    out = []
-    for name in names:
-        ts = deps.state.targets.get(name)
-        if ts is not None and ts.up is False:
-            message = ts.last_error or "target down"
-            out.append(HealthFinding(name, "unreachable", Severity.CRITICAL, message))
-    return out
+def _collector_findings(deps: JobDeps, name: str) -> list[HealthFinding]:
+    """The target's collector-health findings from the state in storage (written by
+    whichever worker collected it last): raised once, by the worker that analyses the target.
+    Its unreachability is the health_check job's."""
+    record = targets.get(deps.storage, name)
+    if record is None or not record.up or record.health is None:
+        return []
+    return health.collector_findings(record.health)
 
 
 def _learn(
@@ -113,7 +115,8 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
     known = _learn(deps, target.name, by_query, baseline_store.load(st, target.name), now)
     usable = {ref for ref, b in known.items() if not learning.is_learning(b, reg)}
     suspects = regressions.suspects(known, by_query, reg)
-    evidence = plan_evidence.known(st, target.name, suspects)
+    active = alerts.find_active(st)
+    evidence = plan_evidence.known(st, target.name, suspects, active)
     evaluation = regressions.evaluate(known, by_query, reg, plan_evidence.lookup(st), evidence)
     asked = plan_evidence.ask(st, evaluation.classified, now)
     samples.hold_out(st, [(r.ref, s.interval_start) for r in evaluation.regressions
@@ -123,7 +126,7 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
                              settings=cfg.hotspots, min_calls=reg.min_calls,
                              min_ratio=reg.min_ratio)
     found = [_with_engine_details(r, by_query.get(r.ref, [])) for r in evaluation.regressions]
-    transitions = _transitions(deps, target.name, found, evaluation, shifts, now)
+    transitions = _transitions(deps, target.name, (found, evaluation, shifts), active, now)
     learning_now = sum(1 for ref in by_query if ref not in usable)
     deps.state.learning[target.name] = learning_now
     return {
@@ -135,14 +138,15 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
 
 
 def _transitions(
-    deps: JobDeps, target: str, found: list[Regression], evaluation: regressions.Evaluation,
-    shifts: list[HotspotShift], now: datetime,
+    deps: JobDeps, target: str,
+    findings: tuple[list[Regression], regressions.Evaluation, list[HotspotShift]],
+    active: Mapping[str, Alert], now: datetime,
 ) -> int:
     """Apply the alert transitions of one target's findings; returns how many were recorded."""
     st, reg = deps.storage, deps.settings.analysis.regression
+    found, evaluation, shifts = findings
     texts = {ref: queries.text_of(st, ref) or ""
              for ref in {*(r.ref for r in found), *(h.ref for h in shifts)}}
-    active = alerts.find_active(st)
     for_ = finding_for(deps.settings)
     transitions = lifecycle.regressions(
         active, found, evaluation.normal, texts=texts,
@@ -153,11 +157,10 @@ def _transitions(
         regressed=[*(r.ref for r in found), *evaluation.suspects],
         resolve_after_windows=reg.resolve_after_windows, now=now, for_=for_,
     )
-    ts = deps.state.targets.get(target)
-    findings = health.collector_findings(ts.health) if ts and ts.health else []
-    findings += _unreachable_findings(deps, [target])
+    collector_alerts = {k: a for k, a in active.items()
+                        if not (a.kind is AlertKind.HEALTH and a.subject == UNREACHABLE)}
     transitions += lifecycle.health(
-        active, findings, evaluated_targets=[target],
+        collector_alerts, _collector_findings(deps, target), evaluated_targets=[target],
         resolve_after_windows=reg.resolve_after_windows, now=now, for_=for_,
     )
     apply_transitions(
@@ -166,12 +169,18 @@ def _transitions(
     return sum(1 for t in transitions if t.records_event)
 
 
+def owned(deps: JobDeps, target: TargetSettings) -> bool:
+    """Work follows the target: a worker analyses (and rebuilds baselines of) the targets
+    whose lease it holds, so analysis scales out with the collections."""
+    return target.enabled and (deps.fleet is None or deps.fleet.owns_target(target.name))
+
+
 async def analyze(deps: JobDeps, ctx: JobContext) -> JobOutcome:
     now = utcnow()
     summary: dict[str, object] = {}
     regressed = 0
     for target in deps.settings.targets:
-        if not target.enabled:
+        if not owned(deps, target):
             continue
         result = await deps.blocking(analyze_target, deps, target, now)
         summary[target.name] = result

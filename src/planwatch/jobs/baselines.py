@@ -55,10 +55,12 @@ def grow(
 
 
 async def rebuild(deps: JobDeps, ctx: JobContext) -> JobOutcome:
+    """Every worker rebuilds the targets whose lease it holds (work follows the target)."""
     now = utcnow()
     counts = {}
     for target in deps.settings.targets:
-        counts[target.name] = await deps.blocking(rebuild_target, deps, target.name, now)
+        if target.enabled and (deps.fleet is None or deps.fleet.owns_target(target.name)):
+            counts[target.name] = await deps.blocking(rebuild_target, deps, target.name, now)
     total = sum(counts.values())
     ctx.log.info("baselines.rebuilt", baselines=total)
     return JobOutcome(message=f"{total} baselines", data={"baselines": counts})

@@ -22,18 +22,20 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobDeps:
+    """Complete when built (frozen): a reload builds new deps with `dataclasses.replace`."""
+
     settings: Settings
     storage: Storage
     state: RuntimeState
     breakers: BreakerBoard
     executor: ThreadPoolExecutor
     worker_id: str
-    collectors: dict[str, Collector] = field(default_factory=dict)
     fleet: Fleet | None = None  # None for one-shot CLI runs: no leases, every job runs
     self_stats: SelfStats | None = None  # None for one-shot CLI runs: no worker_metrics
     checks: CheckService | None = None  # the SQL/endpoint check runner (jobs/checks.py)
+    collectors: dict[str, Collector] = field(default_factory=dict)  # kept across reloads
 
     async def blocking(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking driver call in the bounded thread pool."""
@@ -45,7 +47,15 @@ class JobDeps:
             c = self.collectors[target.name] = create(target)
         return c
 
-    def close_collectors(self) -> None:
-        for c in self.collectors.values():
+    def drop_collector(self, name: str) -> None:
+        """Forget a target's collector (its next poll starts from a new one)."""
+        c = self.collectors.pop(name, None)
+        if c is not None:
             c.close()
-        self.collectors.clear()
+
+
+def close_all(collectors: dict[str, Collector]) -> None:
+    """Close every collector (the composition root owns their lifetime)."""
+    for c in collectors.values():
+        c.close()
+    collectors.clear()

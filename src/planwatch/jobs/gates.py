@@ -17,10 +17,9 @@ from planwatch.scheduling.runner import JobSpec
 log = structlog.get_logger(__name__)
 
 CALENDAR_JOB_LEASE = timedelta(minutes=30)
-SINGLETONS = frozenset({
-    "analysis", "baseline_rebuild", "daily_summary", "alert_processing",
-    "retention_cleanup", "maintenance",
-})
+# Global jobs only: analysis and baseline rebuilds run on every worker for the targets it
+# holds (jobs.analysis.owned), like collections.
+SINGLETONS = frozenset({"daily_summary", "alert_processing", "retention_cleanup", "maintenance"})
 
 
 def apply(deps: JobDeps, specs: Iterable[JobSpec]) -> list[JobSpec]:

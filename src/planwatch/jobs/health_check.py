@@ -11,19 +11,20 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from planwatch.alerting import lifecycle
+from planwatch.alerting.routing import UNREACHABLE
 from planwatch.clock import utcnow
+from planwatch.jobs import gates
 from planwatch.jobs.alerts import apply_transitions, finding_for
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.alerts import Alert, AlertKind
 from planwatch.model.findings import HealthFinding, Severity
 from planwatch.model.jobs import ResultStatus
 from planwatch.runtime import HealthItem, HealthReport
-from planwatch.scheduling.runner import JobContext, JobOutcome
-from planwatch.storage import alerts, notifications
+from planwatch.scheduling.runner import JobContext, JobOutcome, JobState
+from planwatch.storage import alerts, notifications, targets
 
 SELF = "planwatch"  # the target name of planwatch's own health alerts
 HEALTHY, DEGRADED, UNHEALTHY = 0, 1, 2
-UNREACHABLE = "unreachable"
 
 
 def storage_item(deps: JobDeps) -> HealthItem:
@@ -38,23 +39,47 @@ def storage_item(deps: JobDeps) -> HealthItem:
 
 
 def target_findings(deps: JobDeps) -> list[HealthFinding]:
-    out = []
-    for t in deps.settings.targets:
-        ts = deps.state.targets.get(t.name)
-        if t.enabled and ts is not None and ts.up is False:
-            out.append(HealthFinding(t.name, UNREACHABLE, Severity.CRITICAL,
-                                     f"target {t.name} is unreachable: {ts.last_error or 'down'}"))
-    return out
+    """Unreachable targets, from the state in storage: every worker judges the same facts,
+    whichever one collected (or failed to collect) the target last."""
+    enabled = {t.name for t in deps.settings.targets if t.enabled}
+    return [
+        HealthFinding(r.name, UNREACHABLE, Severity.CRITICAL,
+                      f"target {r.name} is unreachable: {r.last_error or 'down'}")
+        for r in targets.list_all(deps.storage) if r.name in enabled and r.up is False
+    ]
 
 
 def job_findings(deps: JobDeps) -> list[HealthFinding]:
+    """This worker's jobs over their failure budget, each under the subject `job_subject`
+    gives it (only jobs this worker runs now are judged at all)."""
     states = deps.state.job_states() if deps.state.job_states else []
-    return [
-        HealthFinding(SELF, f"job:{js.name}", Severity.WARNING,
-                      f"job {js.name} failed {js.consecutive_failures} times in a row: "
-                      f"{js.last_error or 'no error text'}")
-        for js in states if js.unhealthy
-    ]
+    out = []
+    for js in states:
+        subject = job_subject(deps, js)
+        if js.unhealthy and subject is not None:
+            out.append(HealthFinding(SELF, subject, Severity.WARNING,
+                                     f"job {js.name} failed {js.consecutive_failures} times in "
+                                     f"a row: {js.last_error or 'no error text'}"))
+    return out
+
+
+def judged_jobs(deps: JobDeps) -> set[str]:
+    """The job-alert subjects this worker judges (opens, updates and resolves)."""
+    states = deps.state.job_states() if deps.state.job_states else []
+    return {subject for js in states if (subject := job_subject(deps, js)) is not None}
+
+
+def job_subject(deps: JobDeps, js: JobState) -> str | None:
+    """`job:<name>` for a target's job (judged by the holder of its lease) and for a global
+    job (by the holder of its lease); `job:<name>@<worker>` for a job every worker runs, so
+    each worker's failures are its own alert. None: a job this worker does not run now."""
+    fleet = deps.fleet
+    singleton = js.kind in gates.SINGLETONS
+    if fleet is not None and not fleet.runs(js.kind, js.target, singleton):
+        return None
+    if js.target is not None or singleton or fleet is None or not fleet.shared:
+        return f"job:{js.name}"
+    return f"job:{js.name}@{deps.worker_id[:8]}"
 
 
 def channel_findings(deps: JobDeps) -> list[HealthFinding]:
@@ -68,13 +93,17 @@ def channel_findings(deps: JobDeps) -> list[HealthFinding]:
     ]
 
 
-def _owned(active: dict[str, Alert], targets: Sequence[str]) -> dict[str, Alert]:
-    """The health alerts this job judges (analysis owns the collector-health ones)."""
+def _owned(
+    active: dict[str, Alert], targets: Sequence[str], jobs: set[str]
+) -> dict[str, Alert]:
+    """The health alerts this job judges: unreachable targets, failing channels, and the
+    job alerts of the jobs this worker runs (`judged_jobs`; analysis owns the collector-health
+    ones, other workers their own jobs')."""
     def mine(a: Alert) -> bool:
         if a.kind is not AlertKind.HEALTH:
             return False
         if a.target == SELF:
-            return a.subject.startswith(("job:", "channel:"))
+            return a.subject.startswith("channel:") or a.subject in jobs
         return a.subject == UNREACHABLE and a.target in targets
     return {k: a for k, a in active.items() if mine(a)}
 
@@ -86,22 +115,25 @@ def _active_health(deps: JobDeps) -> dict[str, Alert]:
 
 
 def evaluate(
-    deps: JobDeps, now: datetime, in_memory: Sequence[HealthFinding] | None = None
+    deps: JobDeps, now: datetime, in_memory: Sequence[HealthFinding] | None = None,
+    judged: set[str] | None = None,
 ) -> HealthReport:
     """Blocking: build the report and apply the health-alert transitions.
 
-    `in_memory`: the target and job findings, read on the event loop that owns that state
-    (computed here when not given).
+    `in_memory` and `judged`: the job findings and the job subjects this worker judges, read
+    on the event loop that owns the scheduler's state (computed here when not given).
     """
     if in_memory is None:
-        in_memory = [*target_findings(deps), *job_findings(deps)]
+        in_memory = job_findings(deps)
+    if judged is None:
+        judged = judged_jobs(deps)
     store = storage_item(deps)
     if store.status != HEALTHY:
         return HealthReport(now, (store,))
-    findings = [*in_memory, *channel_findings(deps)]
+    findings = [*in_memory, *target_findings(deps), *channel_findings(deps)]
     targets = [t.name for t in deps.settings.targets if t.enabled]
     transitions = lifecycle.health(
-        _owned(_active_health(deps), targets), findings,
+        _owned(_active_health(deps), targets, judged), findings,
         evaluated_targets=[*targets, SELF],
         resolve_after_windows=deps.settings.analysis.regression.resolve_after_windows, now=now,
         for_=finding_for(deps.settings),
@@ -118,8 +150,7 @@ def _item(f: HealthFinding) -> HealthItem:
 
 
 async def check(deps: JobDeps, ctx: JobContext) -> JobOutcome:
-    in_memory = [*target_findings(deps), *job_findings(deps)]
-    report = await deps.blocking(evaluate, deps, utcnow(), in_memory)
+    report = await deps.blocking(evaluate, deps, utcnow(), job_findings(deps), judged_jobs(deps))
     deps.state.health_report = report
     worst = max((i.status for i in report.items), default=HEALTHY)
     problems = [f"{i.name}: {i.message}" for i in report.items if i.status != HEALTHY]

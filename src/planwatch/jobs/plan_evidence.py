@@ -12,8 +12,10 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from planwatch.alerting import lifecycle
 from planwatch.analysis import classify
 from planwatch.collectors.plans import from_json
+from planwatch.model.alerts import Alert
 from planwatch.model.plans import PlanNode, PlanRequest
 from planwatch.model.samples import QueryRef
 from planwatch.storage import plan_requests, plans
@@ -22,9 +24,11 @@ from planwatch.storage.engine import Storage
 REQUEST_TTL = timedelta(minutes=30)  # a request nobody renewed for this long is not served
 
 
-def known(st: Storage, target: str, refs: Collection[QueryRef]) -> dict[
-        QueryRef, classify.PlanEvidence]:
-    """The plan evidence of each of `refs`: its captures and the last failed attempt."""
+def known(
+    st: Storage, target: str, refs: Collection[QueryRef], active: Mapping[str, Alert]
+) -> dict[QueryRef, classify.PlanEvidence]:
+    """The plan evidence of each of `refs`: its captures, the last failed attempt, and when
+    its slowdown began according to its active regression alert."""
     if not refs:
         return {}
     asked = plan_requests.for_target(st, target)
@@ -32,8 +36,17 @@ def known(st: Storage, target: str, refs: Collection[QueryRef]) -> dict[
     for ref in refs:
         request = asked.get((ref.database, ref.query_id))
         error = request.error if request and request.attempted_at else None
-        out[ref] = classify.PlanEvidence(tuple(plans.sightings(st, ref)), error)
+        out[ref] = classify.PlanEvidence(tuple(plans.sightings(st, ref)), error,
+                                         _slowdown_since(active.get(lifecycle.regression_key(ref))))
     return out
+
+
+def _slowdown_since(alert: Alert | None) -> datetime | None:
+    text = alert.details.get("slowdown_since") if alert is not None else None
+    try:
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def lookup(st: Storage) -> classify.PlanLookup:

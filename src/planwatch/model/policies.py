@@ -1,7 +1,8 @@
 """The analysis policies: what counts as a regression and as a hotspot (SPEC §4).
 
 Plain values owned here, below both `analysis/` (which applies them) and `config/` (which
-builds them from the validated file), so analysis never depends on configuration code.
+validates the file's values for them, `_REGRESSION_RULES` / `_HOTSPOT_RULES` in
+config/settings.py, and re-exports them), so analysis never depends on configuration code.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import timedelta
 
 @dataclass(frozen=True, slots=True)
 class RegressionSettings:
+    """What counts as a regression."""
+
     min_ratio: float = 2.0  # recent mean ≥ this times the baseline median ...
     critical_ratio: float = 5.0  # ... and critical from this ratio
     min_abs_ms: float = 5.0  # ... and above the baseline p95 by at least this
@@ -26,5 +29,7 @@ class RegressionSettings:
 
 @dataclass(frozen=True, slots=True)
 class HotspotSettings:
+    """What counts as a hotspot."""
+
     top_n: int = 10
     min_share: float = 0.05  # share of the total below which a query is no hotspot

@@ -42,19 +42,26 @@ def insert(st: Storage, samples: Sequence[QuerySample]) -> int:
     """
     if not samples:
         return 0
+    with st.begin() as conn:
+        return write(conn, samples)
+
+
+def write(conn: sa.Connection, samples: Sequence[QuerySample]) -> int:
+    """`insert` inside the caller's transaction."""
+    if not samples:
+        return 0
     refs = [x.ref for x in samples]
     ends = [x.interval_end for x in samples]
     seen = dict(zip(refs, ends, strict=True))
-    with st.begin() as conn:
-        if len(seen) == len(samples):  # the usual batch: one sample per query
-            pks = queries.ensure_ids(conn, refs, ends)
-        else:
-            for ref, end in zip(refs, ends, strict=True):
-                seen[ref] = max(seen[ref], end)
-            ids = queries.ensure(conn, seen)
-            pks = [ids[ref] for ref in refs]
-        rows = _ordered(pks, samples)
-        _upsert(conn, rows)
+    if len(seen) == len(samples):  # the usual batch: one sample per query
+        pks = queries.ensure_ids(conn, refs, ends)
+    else:
+        for ref, end in zip(refs, ends, strict=True):
+            seen[ref] = max(seen[ref], end)
+        ids = queries.ensure(conn, seen)
+        pks = [ids[ref] for ref in refs]
+    rows = _ordered(pks, samples)
+    _upsert(conn, rows)
     return len(rows[0])
 
 

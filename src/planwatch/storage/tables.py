@@ -92,6 +92,8 @@ targets = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("status_at", UTCDateTime, nullable=True),
     sa.Column("last_collected_at", UTCDateTime, nullable=True),
+    sa.Column("health", JSONType, nullable=True),  # the last poll's collector health
+    sa.Column("fatal", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -128,6 +130,17 @@ plans = sa.Table(
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("context", JSONType, nullable=True),  # role/settings it was explained with
     sa.UniqueConstraint("query_pk", "plan_hash"),
+)
+
+collector_state = sa.Table(
+    "collector_state",
+    metadata,
+    # The snapshot of cumulative counters the target's last stored poll measured up to: the
+    # next poll (on any worker, after any restart) measures from it, so no interval is lost.
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 plan_requests = sa.Table(

@@ -19,6 +19,8 @@ from planwatch.storage import alerts, silences
 from planwatch.storage.engine import Storage
 
 MAX_SILENCE = timedelta(days=30)
+MAX_SILENCE_MINUTES = int(MAX_SILENCE.total_seconds() // 60)
+MAX_COMMENT = 2000  # characters of an action's comment
 ACTIONS = ("ack", "resolve", "silence")
 
 

@@ -6,8 +6,6 @@ the shapes are documented in docs/api.md and in the OpenAPI document at /api/v1/
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,20 +13,12 @@ from starlette.routing import BaseRoute, Route
 
 from planwatch import views
 from planwatch.clock import utcnow
-from planwatch.model.alerts import AlertKind, AlertStatus
-from planwatch.model.findings import Severity
-from planwatch.model.jobs import JobStatus
 from planwatch.storage import readmodels as rm
 from planwatch.storage import readmodels_checks as rc
 from planwatch.web import api_actions, openapi, params, reads, shapes
-from planwatch.web.common import JSON, blocking, cached, worker
+from planwatch.web.common import JSON, blocking, cached, services
 
 PREFIX = "/api/v1"
-ALERT_STATUSES = ("open", "all", *(s.value for s in AlertStatus))
-KINDS = tuple(k.value for k in AlertKind)
-SEVERITIES = tuple(s.value for s in Severity)
-JOB_STATUSES = tuple(s.value for s in JobStatus)
-CHECK_STATUSES = ("ok", "warning", "critical", "error")
 
 
 async def spec(request: Request) -> Response:
@@ -36,63 +26,63 @@ async def spec(request: Request) -> Response:
 
 
 async def summary(request: Request) -> Response:
-    return JSON(await cached(request, ("summary",), reads.summary, worker(request), utcnow()))
+    return JSON(await cached(request, ("summary",), reads.summary, services(request), utcnow()))
 
 
 async def alerts(request: Request) -> Response:
-    st, now = worker(request).storage, utcnow()
-    status = params.choice(request, "status", ALERT_STATUSES, "open") or "open"
-    kind = params.choice(request, "kind", KINDS, None)
-    severity = params.choice(request, "severity", SEVERITIES, None)
+    st, now = services(request).storage, utcnow()
+    status = params.choice(request, "status", params.ALERT_STATUSES, "open") or "open"
+    kind = params.choice(request, "kind", params.KINDS, None)
+    severity = params.choice(request, "severity", params.SEVERITIES, None)
     target = params.text(request, "target")
-    limit = params.integer(request, "limit", 100, 1, 1000)
+    limit = params.limit(request)
 
-    def read() -> list[dict[str, Any]]:
+    def read() -> list[shapes.Alert]:
         found = rm.find_alerts(st, status=status, kind=kind, severity=severity, target=target,
                                limit=limit)
-        return reads.alerts_with_links(worker(request), found, now)
+        return reads.alerts_with_links(services(request), found, now)
 
     return JSON(await blocking(read))
 
 
 async def alert(request: Request) -> Response:
     alert_id = params.path_id(request, "alert_id")
-    return JSON(await blocking(reads.alert_detail, worker(request), alert_id, utcnow()))
+    return JSON(await blocking(reads.alert_detail, services(request), alert_id, utcnow()))
 
 
 async def targets(request: Request) -> Response:
-    found = await blocking(rm.target_infos, worker(request).storage)
+    found = await blocking(rm.target_infos, services(request).storage)
     return JSON([shapes.target(t) for t in found])
 
 
 async def target(request: Request) -> Response:
     name = params.path_text(request, "name")
-    found = await blocking(rm.target_info, worker(request).storage, name)
+    found = await blocking(rm.target_info, services(request).storage, name)
     return JSON(shapes.target(found))
 
 
 async def queries(request: Request) -> Response:
-    st, now = worker(request).storage, utcnow()
+    st, now = services(request).storage, utcnow()
     _, since = params.window(request, now)
     target = params.text(request, "target")
-    limit = params.integer(request, "limit", 50, 1, 500)
-    if params.choice(request, "order", ("total", "regression"), "total") == "regression":
+    limit = params.limit(request, params.QUERY_LIMIT)
+    if params.choice(request, "order", params.QUERY_ORDERS, "total") == "regression":
         found = await blocking(rm.top_regressions, st, limit)
-        return JSON(await blocking(reads.alerts_with_links, worker(request), found, now))
+        return JSON(await blocking(reads.alerts_with_links, services(request), found, now))
     top = await blocking(lambda: rm.top_queries(st, since=since, until=now, target=target,
                                                 limit=limit))
-    needed = reads.baseline_needed(worker(request))
+    needed = reads.baseline_needed(services(request))
     return JSON([shapes.ranked_query(r, needed) for r in top])
 
 
 async def query(request: Request) -> Response:
     pk = params.path_id(request, "query_id")
-    info = await blocking(rm.query_info, worker(request).storage, pk)
-    return JSON(shapes.query_info(info, reads.baseline_needed(worker(request))))
+    info = await blocking(rm.query_info, services(request).storage, pk)
+    return JSON(shapes.query_info(info, reads.baseline_needed(services(request))))
 
 
 async def series(request: Request) -> Response:
-    st, now = worker(request).storage, utcnow()
+    st, now = services(request).storage, utcnow()
     pk = params.path_id(request, "query_id")
     _, since = params.window(request, now)
     await blocking(rm.query_info, st, pk)
@@ -100,14 +90,14 @@ async def series(request: Request) -> Response:
 
 
 async def plans(request: Request) -> Response:
-    st = worker(request).storage
+    st = services(request).storage
     pk = params.path_id(request, "query_id")
     await blocking(rm.query_info, st, pk)
     return JSON([shapes.plan(x) for x in await blocking(rm.plan_history, st, pk)])
 
 
 async def plan_diff(request: Request) -> Response:
-    st = worker(request).storage
+    st = services(request).storage
     pk = params.path_id(request, "query_id")
     old, new = params.text(request, "from"), params.text(request, "to")
     await blocking(rm.query_info, st, pk)
@@ -122,30 +112,30 @@ async def plan_diff(request: Request) -> Response:
 
 
 async def checks(request: Request) -> Response:
-    return JSON(await blocking(reads.checks_page, worker(request), utcnow()))
+    return JSON(await blocking(reads.checks_page, services(request), utcnow()))
 
 
 async def check_results(request: Request) -> Response:
-    st = worker(request).storage
+    st = services(request).storage
     check = params.text(request, "check")
     target = params.text(request, "target")
-    status = params.choice(request, "status", CHECK_STATUSES, None)
-    limit = params.integer(request, "limit", 100, 1, 1000)
+    status = params.choice(request, "status", params.CHECK_STATUSES, None)
+    limit = params.limit(request)
     found = await blocking(lambda: rc.results(st, check_name=check, target=target,
                                               status=status, limit=limit))
     return JSON([shapes.check_result(r) for r in found])
 
 
 async def workers(request: Request) -> Response:
-    return JSON(await blocking(reads.worker_list, worker(request), utcnow()))
+    return JSON(await blocking(reads.worker_list, services(request), utcnow()))
 
 
 async def job_runs(request: Request) -> Response:
-    st = worker(request).storage
-    status = params.choice(request, "status", JOB_STATUSES, None)
+    st = services(request).storage
+    status = params.choice(request, "status", params.JOB_STATUSES, None)
     job_type = params.text(request, "job_type")
     target = params.text(request, "target")
-    limit = params.integer(request, "limit", 100, 1, 1000)
+    limit = params.limit(request)
     found = await blocking(lambda: rm.find_job_runs(st, status=status, job_type=job_type,
                                                     target=target, limit=limit))
     return JSON([views.job_run(r) for r in found])

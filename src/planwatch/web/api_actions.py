@@ -12,11 +12,9 @@ from starlette.routing import BaseRoute, Route
 
 from planwatch.alerting import actions
 from planwatch.clock import utcnow
-from planwatch.web import alert_actions, params, reads
-from planwatch.web.alert_actions import MAX_SILENCE
-from planwatch.web.common import JSON, actor, blocking, read_cache, require_write, worker
-
-MAX_COMMENT = 2000
+from planwatch.web import alert_actions, params, reads, shapes
+from planwatch.web.alert_actions import MAX_COMMENT, MAX_SILENCE_MINUTES
+from planwatch.web.common import JSON, actor, blocking, read_cache, require_write, services
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -33,6 +31,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def comment_of(body: dict[str, Any]) -> str:
+    """The body's `comment` (`shapes.ActionBody`), checked here so a 400 says it in words."""
     value = body.get("comment", "")
     if not isinstance(value, str) or len(value) > MAX_COMMENT or "\x00" in value:
         raise HTTPException(400, f"comment: a string of at most {MAX_COMMENT} characters, "
@@ -42,7 +41,7 @@ def comment_of(body: dict[str, Any]) -> str:
 
 def minutes_of(body: dict[str, Any]) -> int:
     value = body.get("minutes", 60)
-    top = int(MAX_SILENCE.total_seconds() // 60)
+    top = MAX_SILENCE_MINUTES
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
         raise HTTPException(400, f"minutes: an integer from 1 to {top}")
     return value
@@ -54,13 +53,13 @@ async def _act(request: Request, change: str) -> Response:
     body = await _body(request)
     comment = comment_of(body)
     minutes = minutes_of(body) if change == "silence" else 0
-    app, by = worker(request), actor(request, who)
+    web, by = services(request), actor(request, who)
 
-    def apply() -> dict[str, Any]:
+    def apply() -> shapes.Alert:
         now = utcnow()
-        updated = alert_actions.perform(app.storage, alert_id, change, actor=by, now=now,
+        updated = alert_actions.perform(web.storage, alert_id, change, actor=by, now=now,
                                         comment=comment, minutes=minutes)
-        return reads.alerts_with_links(app, [updated], now)[0]
+        return reads.alerts_with_links(web, [updated], now)[0]
 
     try:
         shown = await blocking(apply)

@@ -1,4 +1,4 @@
-"""Helpers every handler uses: the worker, blocking reads off the loop, JSON, write checks."""
+"""Helpers every handler uses: the services, blocking reads off the loop, JSON, write checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,20 +14,15 @@ from starlette.responses import Response
 
 from planwatch.web import auth
 from planwatch.web.cache import ReadCache
-
-if TYPE_CHECKING:
-    from planwatch.app import App
+from planwatch.web.services import WebServices
 
 T = TypeVar("T")
 PAGE_DATA_TTL_S = 2.0
 
 
 def read_cache(request: Request) -> ReadCache:
-    """The app's page-data cache (created on first use)."""
-    state = request.app.state
-    cache: ReadCache | None = getattr(state, "read_cache", None)
-    if cache is None:
-        cache = state.read_cache = ReadCache(PAGE_DATA_TTL_S)
+    """The app's page-data cache (server.create_app makes it)."""
+    cache: ReadCache = request.app.state.read_cache
     return cache
 
 
@@ -36,9 +31,9 @@ async def cached(request: Request, key: tuple[Any, ...], fn: Callable[..., T], *
     return await read_cache(request).get(key, lambda: blocking(fn, *args))
 
 
-def worker(request: Request) -> App:
-    app: App = request.app.state.worker
-    return app
+def services(request: Request) -> WebServices:
+    found: WebServices = request.app.state.services
+    return found
 
 
 def policy(request: Request) -> auth.Policy:

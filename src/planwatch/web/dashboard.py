@@ -6,6 +6,7 @@ Jinja2 template (autoescaping on: query texts, plans and messages are always sho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,8 @@ from starlette.templating import Jinja2Templates
 from planwatch.clock import utcnow
 from planwatch.storage import alerts as alerts_store
 from planwatch.storage import readmodels as rm
-from planwatch.web import (
-    api,
-    auth,
-    charts,
-    dashboard_actions,
-    notifications,
-    params,
-    reads,
-    shapes,
-)
-from planwatch.web.common import blocking, cached, identity, policy, worker
+from planwatch.web import auth, charts, dashboard_actions, notifications, params, reads, shapes
+from planwatch.web.common import blocking, cached, identity, policy, services
 
 HERE = Path(__file__).resolve().parent
 REFRESH_S = 30
@@ -71,7 +63,7 @@ def environment() -> jinja2.Environment:
 TEMPLATES = Jinja2Templates(env=environment())
 
 
-def render(request: Request, name: str, page: str, data: dict[str, Any],
+def render(request: Request, name: str, page: str, data: Mapping[str, Any],
            status_code: int = 200) -> Response:
     who, pol = identity(request), policy(request)
     now = utcnow()
@@ -88,7 +80,7 @@ def render(request: Request, name: str, page: str, data: dict[str, Any],
 
 
 async def overview(request: Request) -> Response:
-    data = await cached(request, ("summary",), reads.summary, worker(request), utcnow())
+    data = await cached(request, ("summary",), reads.summary, services(request), utcnow())
     return render(request, "overview.html", "overview", data)
 
 
@@ -96,17 +88,17 @@ async def target(request: Request) -> Response:
     now = utcnow()
     name = params.path_text(request, "name")
     window, since = params.window(request, now)
-    data = await blocking(reads.target_page, worker(request), name, now, since)
+    data = await blocking(reads.target_page, services(request), name, now, since)
     return render(request, "target.html", "targets", data | {"range": window})
 
 
 async def queries(request: Request) -> Response:
-    st, now = worker(request).storage, utcnow()
+    st, now = services(request).storage, utcnow()
     window, since = params.window(request, now)
     target = params.text(request, "target")
     top = await blocking(lambda: rm.top_queries(st, since=since, until=now, target=target,
                                                 limit=100))
-    needed = reads.baseline_needed(worker(request))
+    needed = reads.baseline_needed(services(request))
     data = {"queries": [shapes.ranked_query(r, needed) for r in top], "range": window,
             "target": target}
     return render(request, "queries.html", "queries", data)
@@ -117,10 +109,10 @@ async def query(request: Request) -> Response:
     pk = params.path_id(request, "query_id")
     window, since = params.window(request, now)
     data = dict(await cached(request, ("query", pk, window), reads.query_page,
-                             worker(request), pk, now, since))
+                             services(request), pk, now, since))
     old, new = params.text(request, "from"), params.text(request, "to")
     if old or new:
-        history = await blocking(rm.plan_history, worker(request).storage, pk)
+        history = await blocking(rm.plan_history, services(request).storage, pk)
         try:
             data["diff"] = reads.diff(history, old, new)
         except LookupError:
@@ -130,32 +122,32 @@ async def query(request: Request) -> Response:
 
 
 async def alerts(request: Request) -> Response:
-    st, now = worker(request).storage, utcnow()
+    st, now = services(request).storage, utcnow()
     filters = {
-        "status": params.choice(request, "status", api.ALERT_STATUSES, "open") or "open",
-        "kind": params.choice(request, "kind", api.KINDS, None),
-        "severity": params.choice(request, "severity", api.SEVERITIES, None),
+        "status": params.choice(request, "status", params.ALERT_STATUSES, "open") or "open",
+        "kind": params.choice(request, "kind", params.KINDS, None),
+        "severity": params.choice(request, "severity", params.SEVERITIES, None),
         "target": params.text(request, "target"),
     }
-    limit = params.integer(request, "limit", 100, 1, 1000)
+    limit = params.limit(request)
 
-    def read() -> list[dict[str, Any]]:
+    def read() -> list[shapes.Alert]:
         found = rm.find_alerts(st, limit=limit, **filters)  # type: ignore[arg-type]
-        return reads.alerts_with_links(worker(request), found, now)
+        return reads.alerts_with_links(services(request), found, now)
 
-    more = {**{k: v for k, v in filters.items() if v}, "limit": min(limit * 5, 1000)}
+    more = {**{k: v for k, v in filters.items() if v}, "limit": min(limit * 5, params.LIMIT.most)}
     key = ("alerts", limit, *sorted((k, v or "") for k, v in filters.items()))
     data = {"alerts": await cached(request, key, read), "filters": filters, "limit": limit,
             "given_up": await notifications.given_up(request),
-            "more": "?" + urlencode(more), "kinds": api.KINDS,
-            "statuses": api.ALERT_STATUSES, "severities": api.SEVERITIES}
+            "more": "?" + urlencode(more), "kinds": params.KINDS,
+            "statuses": params.ALERT_STATUSES, "severities": params.SEVERITIES}
     return render(request, "alerts.html", "alerts", data)
 
 
 async def alert(request: Request) -> Response:
     """Where an alert's link (notifications, the demo) lands: its query page when it is about
     a query, else its row on the alerts page. An unknown id is a 404."""
-    st, alert_id = worker(request).storage, int(request.path_params["alert_id"])
+    st, alert_id = services(request).storage, int(request.path_params["alert_id"])
 
     def read() -> str:
         found = alerts_store.get(st, alert_id)
@@ -170,13 +162,13 @@ async def alert(request: Request) -> Response:
 
 
 async def checks(request: Request) -> Response:
-    data = await blocking(reads.checks_page, worker(request), utcnow())
+    data = await blocking(reads.checks_page, services(request), utcnow())
     return render(request, "checks.html", "checks", data)
 
 
 async def workers(request: Request) -> Response:
     failed = request.query_params.get("failed") == "1"
-    data = await blocking(reads.workers_page, worker(request), utcnow(), failed)
+    data = await blocking(reads.workers_page, services(request), utcnow(), failed)
     return render(request, "workers.html", "workers", data)
 
 

@@ -19,8 +19,8 @@ from starlette.routing import BaseRoute, Route
 from planwatch.alerting import actions
 from planwatch.clock import utcnow
 from planwatch.web import alert_actions, auth, params
-from planwatch.web.alert_actions import MAX_SILENCE
-from planwatch.web.common import actor, blocking, policy, read_cache, require_write, worker
+from planwatch.web.alert_actions import MAX_COMMENT, MAX_SILENCE_MINUTES
+from planwatch.web.common import actor, blocking, policy, read_cache, require_write, services
 
 FAILED_LOGIN_DELAY_S = 0.5  # slows down guessing
 
@@ -76,9 +76,8 @@ async def _form(request: Request) -> FormData:
 
 def _minutes(form: FormData) -> int:
     raw = form.get("minutes", "60")
-    top = int(MAX_SILENCE.total_seconds() // 60)
-    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= top:
-        raise HTTPException(400, f"minutes: an integer from 1 to {top}")
+    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= MAX_SILENCE_MINUTES:
+        raise HTTPException(400, f"minutes: an integer from 1 to {MAX_SILENCE_MINUTES}")
     return int(raw)
 
 
@@ -91,9 +90,9 @@ async def alert_action(request: Request) -> Response:
     csrf = form.get("csrf")
     who = require_write(request, csrf if isinstance(csrf, str) else None)
     comment = form.get("comment", "")
-    comment = comment[:2000].replace("\x00", "") if isinstance(comment, str) else ""
+    comment = comment[:MAX_COMMENT].replace("\x00", "") if isinstance(comment, str) else ""
     minutes = _minutes(form) if change == "silence" else 0
-    st, by = worker(request).storage, actor(request, who)
+    st, by = services(request).storage, actor(request, who)
 
     def apply() -> Any:
         return alert_actions.perform(st, alert_id, change, actor=by, now=utcnow(),

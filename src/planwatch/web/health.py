@@ -7,8 +7,11 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
+from planwatch.errors import StorageError
+from planwatch.storage import targets
+
 if TYPE_CHECKING:
-    from planwatch.app import App
+    from planwatch.web.services import WebServices
 
 
 class Status(IntEnum):
@@ -28,28 +31,28 @@ class Check:
     message: str = ""
 
 
-def liveness(app: App, now: datetime) -> list[Check]:
+def liveness(web: WebServices, now: datetime) -> list[Check]:
     """The event loop and scheduler make progress; never depends on monitored databases."""
-    age = now - app.scheduler.last_tick
+    age = now - web.jobs.last_tick
     ok = age < timedelta(seconds=60)
     return [Check("scheduler", Status.HEALTHY if ok else Status.UNHEALTHY,
                   f"last tick {age.total_seconds():.1f}s ago")]
 
 
-def storage_check(app: App) -> Check:
+def storage_check(web: WebServices) -> Check:
     try:
-        app.storage.ping()
-        current = app.storage.schema_current()
+        web.storage.ping()
+        current = web.storage.schema_current()
     except Exception as exc:
         return Check("storage", Status.UNHEALTHY, f"unreachable: {exc}")
     if not current:
         return Check("storage", Status.UNHEALTHY, "schema is not current: run planwatch migrate")
-    return Check("storage", Status.HEALTHY, app.storage.dialect)
+    return Check("storage", Status.HEALTHY, web.storage.dialect)
 
 
-def job_checks(app: App) -> list[Check]:
+def job_checks(web: WebServices) -> list[Check]:
     out = []
-    for js in app.scheduler.states():
+    for js in web.jobs.states():
         if js.unhealthy:
             retry = f"; next retry {js.next_run:%H:%M:%S} UTC" if js.next_run else ""
             out.append(Check(f"job:{js.name}", Status.DEGRADED,
@@ -57,28 +60,34 @@ def job_checks(app: App) -> list[Check]:
     return out
 
 
-def target_checks(app: App) -> list[Check]:
+def target_checks(web: WebServices) -> list[Check]:
+    """Blocking: every enabled target's state as storage has it (the same on every worker,
+    whichever collected it last); nothing when storage cannot say (the storage check does)."""
+    try:
+        known = {r.name: r for r in targets.list_all(web.storage)}
+    except StorageError:
+        return []
     out = []
-    for t in app.settings.targets:
+    for t in web.settings.targets:
         if not t.enabled:
             continue
-        ts = app.state.targets.get(t.name)
-        if ts is None or ts.up is None:
+        r = known.get(t.name)
+        if r is None or r.up is None:
             out.append(Check(f"target:{t.name}", Status.HEALTHY, "not polled yet"))
-        elif ts.up:
+        elif r.up:
             out.append(Check(f"target:{t.name}", Status.HEALTHY, "up"))
         else:
-            out.append(Check(f"target:{t.name}", Status.DEGRADED, ts.last_error or "down"))
+            out.append(Check(f"target:{t.name}", Status.DEGRADED, r.last_error or "down"))
     return out
 
 
-def health_job_checks(app: App, live: list[Check]) -> list[Check]:
+def health_job_checks(web: WebServices, live: list[Check]) -> list[Check]:
     """Findings of the health_check job that the live checks do not cover (e.g. channels).
 
     Its storage verdict is never used: storage is checked live. A report older than ten
     minutes is ignored (the job is not running).
     """
-    report = app.state.health_report
+    report = web.state.health_report
     if report is None or datetime.now(report.at.tzinfo) - report.at > timedelta(minutes=10):
         return []
     seen = {c.name for c in live} | {"storage"}
@@ -86,13 +95,13 @@ def health_job_checks(app: App, live: list[Check]) -> list[Check]:
             for i in report.items if i.name not in seen]
 
 
-def readiness(app: App) -> list[Check]:
-    live = [storage_check(app), *job_checks(app), *target_checks(app)]
-    return [*live, *health_job_checks(app, live)]
+def readiness(web: WebServices) -> list[Check]:
+    live = [storage_check(web), *job_checks(web), *target_checks(web)]
+    return [*live, *health_job_checks(web, live)]
 
 
-def everything(app: App, now: datetime) -> list[Check]:
-    return [*liveness(app, now), *readiness(app)]
+def everything(web: WebServices, now: datetime) -> list[Check]:
+    return [*liveness(web, now), *readiness(web)]
 
 
 def report(checks: list[Check]) -> tuple[int, dict[str, Any]]:

@@ -28,7 +28,7 @@ from planwatch.scheduling.breaker import BreakerState
 from planwatch.storage import readmodels
 
 if TYPE_CHECKING:
-    from planwatch.app import App
+    from planwatch.web.services import WebServices
 
 
 class Name(StrEnum):
@@ -55,48 +55,51 @@ class Name(StrEnum):
 
 
 class StateCollector(Collector):
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, web: WebServices) -> None:
+        self.web = web
 
     def collect(self) -> Iterator[Metric]:
         info = GaugeMetricFamily(Name.BUILD_INFO, "planwatch version and worker", labels=[
             "version", "worker"])
-        info.add_metric([__version__, self.app.instance_id], 1.0)
+        info.add_metric([__version__, self.web.instance_id], 1.0)
         yield info
         yield from self._targets()
         yield from self._counters()
         yield from self._jobs()
         yield from self._alerts()
-        if getattr(self.app, "checks", None) is not None:
-            yield from check_metrics.families(self.app.checks.runner)
+        yield from check_metrics.families(self.web.check_runner)
 
     def _targets(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(Name.TARGET_UP, "1 if the last collection succeeded",
                                labels=["target"])
         dur = GaugeMetricFamily(Name.COLLECTION_SECONDS, "Last successful collection's duration",
                                 labels=["target"])
-        for name, ts in self.app.state.targets.items():
+        fleet = self.web.fleet
+        # Only the targets this worker collects now: a lease that moved takes its series along.
+        for name, ts in self.web.state.targets.items():
+            if fleet is not None and not fleet.owns_target(name):
+                continue
             if ts.up is not None:
                 up.add_metric([name], 1.0 if ts.up else 0.0)
             if ts.last_success is not None:  # a target never reached has no duration yet
                 dur.add_metric([name], ts.last_duration_s)
         breaker = GaugeMetricFamily(Name.CIRCUIT_OPEN, "1 while the target's circuit is open "
                                     "(calls are not attempted)", labels=["target"])
-        deps = getattr(self.app, "deps", None)
-        for name, state in sorted(deps.breakers.snapshot().items() if deps else ()):
+        for name, state in sorted(self.web.breakers.snapshot().items()):
             breaker.add_metric([name], 0.0 if state.state is BreakerState.CLOSED else 1.0)
         learning = GaugeMetricFamily(Name.QUERIES_LEARNING, "Queries active in the last analysis "
                                      "window whose baseline is still learning (not judged yet)",
                                      labels=["target"])
-        for name, n in sorted(self.app.state.learning.items()):
-            learning.add_metric([name], float(n))
+        for name, n in sorted(self.web.state.learning.items()):
+            if fleet is None or fleet.owns_target(name):
+                learning.add_metric([name], float(n))
         yield up
         yield dur
         yield breaker
         yield learning
 
     def _counters(self) -> Iterator[Metric]:
-        c = self.app.state.counters
+        c = self.web.state.counters
         coll = CounterMetricFamily(Name.COLLECTIONS, "Collections by outcome",
                                    labels=["target", "outcome"])
         samples = CounterMetricFamily(Name.SAMPLES, "Samples written", labels=["target"])
@@ -129,7 +132,7 @@ class StateCollector(Collector):
                                       "budget (max_consecutive_failures)", labels=["job", "kind"])
         running = GaugeMetricFamily(Name.JOB_RUNNING, "1 while a run is in flight",
                                     labels=["job", "kind"])
-        for js in self.app.scheduler.states():
+        for js in self.web.jobs.states():
             labels = [js.name, js.kind]
             runs.add_metric(labels, js.runs)
             fails.add_metric(labels, js.failures)
@@ -138,9 +141,9 @@ class StateCollector(Collector):
             unhealthy.add_metric(labels, 1.0 if js.unhealthy else 0.0)
             running.add_metric(labels, 1.0 if js.running else 0.0)
         duration = _by_kind(Name.JOB_DURATION, "Durations of finished job runs (completed or "
-                            "failed)", self.app.scheduler.duration_histograms())
+                            "failed)", self.web.jobs.duration_histograms())
         lag = _by_kind(Name.SCHEDULE_LAG, "Delays between a run's due time and its start",
-                       self.app.scheduler.lag_histograms())
+                       self.web.jobs.lag_histograms())
         yield from (runs, fails, consec, skipped, duration, unhealthy, running, lag)
 
     def _alerts(self) -> Iterator[Metric]:
@@ -148,7 +151,7 @@ class StateCollector(Collector):
                               "worker: aggregate with max)", labels=["kind", "severity", "status"])
         storage_up = GaugeMetricFamily(Name.STORAGE_UP, "1 if storage answered at scrape time")
         try:
-            counts = readmodels.open_alerts(self.app.storage)
+            counts = readmodels.open_alerts(self.web.storage)
             storage_up.add_metric([], 1.0)
         except Exception:
             counts = {}
@@ -166,9 +169,9 @@ def _by_kind(name: str, doc: str, histograms: dict[str, Histogram]) -> Metric:
     return family
 
 
-def registry_for(app: App) -> CollectorRegistry:
+def registry_for(web: WebServices) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(app))
+    registry.register(StateCollector(web))
     ProcessCollector(registry=registry)  # process_*; reads /proc, so nothing on other systems
     return registry
 

@@ -3,40 +3,38 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from planwatch import views
 from planwatch.alerting import notifications
 from planwatch.clock import utcnow
 from planwatch.storage import notifications as store
 from planwatch.web import params
-from planwatch.web.common import JSON, actor, blocking, read_cache, require_write, worker
+from planwatch.web.common import JSON, actor, blocking, read_cache, require_write, services
 from planwatch.web.dashboard_actions import safe_next
 
 API = "/api/v1/notifications"
-STATUSES = notifications.STATUSES
 
 
 async def listing(request: Request) -> Response:
-    status = params.choice(request, "status", STATUSES, None)
+    status = params.choice(request, "status", params.NOTIFICATION_STATUSES, None)
     channel = params.text(request, "channel")
-    limit = params.integer(request, "limit", 100, 1, 1000)
+    limit = params.limit(request)
     return JSON(await blocking(lambda: notifications.listing(
-        worker(request).storage, status=status, channel=channel, limit=limit)))
+        services(request).storage, status=status, channel=channel, limit=limit)))
 
 
-async def _resend(request: Request, csrf: str | None) -> dict[str, Any]:
+async def _resend(request: Request, csrf: str | None) -> views.Notification:
     notification_id = params.path_id(request, "notification_id")
     who = require_write(request, csrf)
-    st, by = worker(request).storage, actor(request, who)
+    st, by = services(request).storage, actor(request, who)
 
-    def apply() -> dict[str, Any]:
+    def apply() -> views.Notification:
         n = notifications.resend(st, notification_id, actor=by, now=utcnow())
-        return notifications.as_json(n, store.alert_ids(st, notification_id))
+        return views.notification(n, store.alert_ids(st, notification_id))
 
     try:
         shown = await blocking(apply)
@@ -69,7 +67,7 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-async def given_up(request: Request) -> list[dict[str, Any]]:
+async def given_up(request: Request) -> list[views.Notification]:
     """For the alerts page: the notifications given up, newest first."""
-    return await blocking(lambda: notifications.listing(worker(request).storage,
+    return await blocking(lambda: notifications.listing(services(request).storage,
                                                         status="failed", limit=20))

@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from planwatch.model.alerts import AlertKind, AlertStatus, NotificationStatus
+from planwatch.model.checks import CheckStatus
+from planwatch.model.findings import Severity
+from planwatch.model.jobs import JobStatus
 from planwatch.storage.readmodels import MAX_ID
 
 MAX_TEXT = 200  # names, hashes: longer values cannot match anything stored
+NO_NUL = r"^[^\u0000]*$"  # the schema pattern of a text without NUL (rejected by `text`)
+
+# The values each filter accepts (the handlers and the OpenAPI document both use these).
+ALERT_STATUSES = ("open", "all", *(s.value for s in AlertStatus if s is not AlertStatus.OPEN))
+KINDS = tuple(k.value for k in AlertKind)
+SEVERITIES = tuple(s.value for s in Severity)
+CHECK_STATUSES = tuple(s.value for s in CheckStatus)
+JOB_STATUSES = tuple(s.value for s in JobStatus)
+NOTIFICATION_STATUSES = tuple(s.value for s in NotificationStatus)
+QUERY_ORDERS = ("total", "regression")
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """The `limit` parameter of a list: its default and largest value."""
+
+    default: int
+    most: int
+
+
+LIMIT = Limit(100, 1000)
+QUERY_LIMIT = Limit(50, 500)
 
 
 def integer(request: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -24,6 +51,10 @@ def integer(request: Request, name: str, default: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise HTTPException(400, f"{name}: must be between {lo} and {hi}")
     return value
+
+
+def limit(request: Request, spec: Limit = LIMIT) -> int:
+    return integer(request, "limit", spec.default, 1, spec.most)
 
 
 def choice(

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any
+
+from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from planwatch.analysis import plandiff
 from planwatch.model.plans import PlanNode
+
+
+class DiffRow(TypedDict):
+    left: str | None
+    right: str | None
+    tag: str  # equal | replace | delete | insert (difflib's opcodes)
+
+
+class SideBySide(TypedDict):
+    changes: list[str]
+    rows: list[DiffRow]
+    readable: bool
 
 
 def parse(plan_json: str) -> PlanNode | None:
@@ -44,13 +57,13 @@ def lines(node: PlanNode) -> list[str]:
     return out
 
 
-def side_by_side(old_json: str, new_json: str) -> dict[str, Any]:
+def side_by_side(old_json: str, new_json: str) -> SideBySide:
     """Rows of (left, right, tag) aligned by difflib, plus plandiff's readable changes."""
     old, new = parse(old_json), parse(new_json)
     if old is None or new is None:
         return {"changes": [], "rows": [], "readable": False}
     left, right = lines(old), lines(new)
-    rows: list[dict[str, Any]] = []
+    rows: list[DiffRow] = []
     matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         a, b = left[i1:i2], right[j1:j2]
@@ -58,7 +71,7 @@ def side_by_side(old_json: str, new_json: str) -> dict[str, Any]:
             rows.append({
                 "left": a[k] if k < len(a) else None,
                 "right": b[k] if k < len(b) else None,
-                "tag": tag,  # equal | replace | delete | insert
+                "tag": tag,
             })
     return {"changes": list(plandiff.describe(plandiff.diff(old, new))), "rows": rows,
             "readable": True}

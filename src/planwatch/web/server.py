@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -17,25 +16,24 @@ from starlette.routing import Route
 
 from planwatch.clock import utcnow
 from planwatch.errors import PlanwatchError
-from planwatch.web import health, metrics, site
-
-if TYPE_CHECKING:
-    from planwatch.app import App
+from planwatch.web import common, health, metrics, site
+from planwatch.web.cache import ReadCache
+from planwatch.web.services import WebServices
 
 
 async def live(request: Request) -> Response:
-    code, body = health.report(health.liveness(request.app.state.worker, utcnow()))
+    code, body = health.report(health.liveness(common.services(request), utcnow()))
     return JSONResponse(body, status_code=code)
 
 
 async def ready(request: Request) -> Response:
-    checks = await asyncio.to_thread(health.readiness, request.app.state.worker)
+    checks = await asyncio.to_thread(health.readiness, common.services(request))
     code, body = health.report(checks)
     return JSONResponse(body, status_code=code)
 
 
 async def full(request: Request) -> Response:
-    checks = await asyncio.to_thread(health.everything, request.app.state.worker, utcnow())
+    checks = await asyncio.to_thread(health.everything, common.services(request), utcnow())
     code, body = health.report(checks)
     return JSONResponse(body, status_code=code)
 
@@ -45,7 +43,8 @@ async def prometheus(request: Request) -> Response:
     return Response(data, media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(worker: App) -> Starlette:
+def create_app(services: WebServices) -> Starlette:
+    http = services.settings.http  # read once: changing http needs a restart
     routes = [
         Route("/health/live", live),
         Route("/health/ready", ready),
@@ -55,12 +54,13 @@ def create_app(worker: App) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=site.middleware(worker.settings.http),
+        middleware=site.middleware(http),
         exception_handlers=site.exception_handlers(),  # type: ignore[arg-type]
     )
-    app.state.worker = worker
-    app.state.policy = site.policy(worker.settings.http)
-    app.state.registry = metrics.registry_for(worker)
+    app.state.services = services
+    app.state.policy = site.policy(http)
+    app.state.registry = metrics.registry_for(services)
+    app.state.read_cache = ReadCache(common.PAGE_DATA_TTL_S)
     return app
 
 
@@ -84,11 +84,12 @@ class _Server(uvicorn.Server):
             self.started_event.set()  # listening: the worker may report READY
 
 
-async def serve(worker: App, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
+async def serve(services: WebServices, stop: asyncio.Event,
+                started: asyncio.Event | None = None) -> None:
     """Serve HTTP until `stop` is set; set `started` once the socket listens."""
-    http = worker.settings.http
+    http = services.settings.http
     config = uvicorn.Config(
-        create_app(worker), host=http.host, port=http.port, log_config=None,
+        create_app(services), host=http.host, port=http.port, log_config=None,
         access_log=False, lifespan="off",
     )
     server = _Server(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -104,8 +105,7 @@ async def test_down_webhook_is_retried_with_the_same_key_and_delivered_once(
     try:
         webhook.status = 200
         webhook.start()
-        deps2 = make_deps(settings)
-        deps2.storage = again
+        deps2 = replace(make_deps(settings), storage=again)
         _, sent = await alert_processing.cycle(deps2, T0 + timedelta(minutes=5))
         assert sent.sent == 1
         _, sent = await alert_processing.cycle(deps2, T0 + timedelta(hours=1))
@@ -180,8 +180,7 @@ async def test_two_processors_never_send_a_message_twice(
         alerts.create(storage, regression_alert(str(q)), actor="analysis")
     other = Storage.open(storage_url)
     try:
-        a, b = make_deps(settings), make_deps(settings)
-        b.storage = other
+        a, b = make_deps(settings), replace(make_deps(settings), storage=other)
         (_, one), (_, two) = await asyncio.gather(alert_processing.cycle(a, T0),
                                                   alert_processing.cycle(b, T0))
     finally:

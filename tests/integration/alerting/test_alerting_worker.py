@@ -48,7 +48,7 @@ async def test_pending_delivery_survives_a_worker_restart(
         outcome = await app.scheduler.run_once("alert_processing")
         assert outcome.result_status is ResultStatus.WARNING
         assert outcome.data["failed"] == 1 and outcome.data["failing_channels"] == ["hook"]
-        scrape = metrics.render(metrics.registry_for(app)).decode()
+        scrape = metrics.render(metrics.registry_for(app.web)).decode()
         assert 'planwatch_notifications_total{channel="hook",outcome="failed"} 1.0' in scrape
         for job in ("retention_cleanup", "maintenance"):
             done = await app.scheduler.run_once(job)

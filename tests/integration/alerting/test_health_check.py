@@ -15,7 +15,7 @@ from planwatch.jobs import alert_processing, health_check
 from planwatch.jobs.deps import JobDeps
 from planwatch.model.alerts import AlertKind
 from planwatch.scheduling.runner import JobState
-from planwatch.storage import alerts
+from planwatch.storage import alerts, targets
 from planwatch.storage.engine import Storage
 from planwatch.web import health
 
@@ -44,8 +44,9 @@ async def test_health_check_opens_and_resolves_health_alerts(
         for_=timedelta(0)))
     alerts.create(storage, regression_alert(), actor="analysis")
     await alert_processing.cycle(deps, T0)  # the hook fails: a failing channel
-    deps.state.target("lab-db").up = False
-    deps.state.target("lab-db").last_error = "connection refused"
+    targets.sync(storage, deps.settings.targets, T0)
+    # Target state lives in storage: whichever worker collected it, every worker judges it.
+    targets.set_status(storage, "lab-db", up=False, error="connection refused", at=T0)
     jobs = [job_state("analysis", 5), job_state("heartbeat", 0)]
     deps.state.job_states = lambda: jobs
 
@@ -65,7 +66,7 @@ async def test_health_check_opens_and_resolves_health_alerts(
     # everything recovers: three healthy evaluations resolve the alerts
     webhook.status = 200
     await alert_processing.cycle(deps, T0 + timedelta(hours=1))
-    deps.state.target("lab-db").up = True
+    targets.set_status(storage, "lab-db", up=True, error=None, at=T0 + timedelta(hours=1))
     jobs[0] = job_state("analysis", 0)
     for minute in (2, 3, 4):
         report = health_check.evaluate(deps, T0 + timedelta(hours=1, minutes=minute))

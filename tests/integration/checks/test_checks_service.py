@@ -59,7 +59,7 @@ async def test_worker_runs_checks_and_reports(config: Path) -> None:
     async with App(settings, config_path=str(config)) as app:
         runner = asyncio.create_task(app.run())
         await asyncio.sleep(2.6)
-        exposition = metrics.render(metrics.registry_for(app)).decode()
+        exposition = metrics.render(metrics.registry_for(app.web)).decode()
         app.stop_event.set()
         await runner
     stored = check_results.recent(app.storage, limit=100)

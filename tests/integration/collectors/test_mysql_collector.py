@@ -334,3 +334,21 @@ def test_row_lock_waits_are_attributed_to_the_waiting_digest(
     seen = [s for s in (*during.samples, *after.samples) if s.ref.query_id == digest]
     assert [s.extras["activity"] for s in seen if "activity" in s.extras] == [
         {"Lock/row lock": 1}]
+
+
+def test_a_new_collector_measures_from_a_stored_snapshot(
+    mariadb_server: MariaDbServer, shop: str, collector_for: Any
+) -> None:
+    """The snapshot survives the collector (another worker, a restart): no interval lost."""
+    first = collector_for(shop, plan_capture=False)
+    run(mariadb_server, shop, LOOKUP, [1])
+    known = by_text(first.collect(T0), {})
+    saved = first.saved_state()
+    assert saved is not None and saved.measured_from is None and saved.at == T0
+    run(mariadb_server, shop, LOOKUP, [2, 3])
+    second = collector_for(shop, plan_capture=False)
+    assert second.wants_state()
+    second.restore(saved.data)
+    result = second.collect(T0 + STEP)
+    lookup = sample(result, digest_of(known, "FROM `orders` WHERE `customer_id`"))
+    assert lookup is not None and (lookup.interval_start, lookup.calls) == (T0, 2)

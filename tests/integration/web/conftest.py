@@ -45,7 +45,7 @@ async def make_site(storage_url: str, **http: Any) -> AsyncIterator[Site]:
     settings = loader.load_mapping(settings_mapping(storage_url, **http), environ={})
     async with App(settings, one_shot=True) as app:
         seeded = webseed.seed(app.storage, utcnow())
-        yield Site(app, seeded, create_app(app))
+        yield Site(app, seeded, create_app(app.web))
 
 
 @pytest.fixture

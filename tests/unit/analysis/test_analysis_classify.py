@@ -147,13 +147,15 @@ def test_wide_recent_spread_on_a_varied_baseline_is_parameter_sensitivity() -> N
     assert verdict(BASE, recent).cause is Cause.SAME_PLAN
 
 
-def test_the_onset_is_the_last_run_of_slow_intervals() -> None:
-    recent = samples((30.0, 100, "aaaa", False), (10.0, 100, "aaaa", False),
-                     (30.0, 100, "aaaa", False), (30.0, 100, "aaaa", False))
-    assert classify.onset(BASE, recent, SETTINGS) == (NOW + 2 * STEP, None)
-    ended = samples((30.0, 100, "aaaa", False), (10.0, 100, "aaaa", False))
+def test_the_onset_is_the_first_slow_interval_after_the_last_calm_stretch() -> None:
+    slow, normal = (30.0, 100, "aaaa", False), (10.0, 100, "aaaa", False)
+    recent = samples(slow, normal, normal, slow, normal, slow, slow)
+    assert classify.onset(BASE, recent, SETTINGS) == (NOW + 3 * STEP, None)  # one normal: noise
+    ended = samples(slow, normal, normal)
     assert classify.onset(BASE, ended, SETTINGS) == (NOW, NOW + STEP)
-    assert classify.onset(BASE, samples((10.0, 100, "aaaa", False)), SETTINGS) is None
+    going = samples(normal, slow, normal)  # one normal after: not over yet
+    assert classify.onset(BASE, going, SETTINGS) == (NOW + STEP, None)
+    assert classify.onset(BASE, samples(normal), SETTINGS) is None
 
 
 def test_an_index_kept_only_for_its_order_still_counts_as_lost() -> None:
@@ -179,3 +181,15 @@ def test_a_few_observations_state_no_share() -> None:
     got = verdict(BASE, recent)
     assert "summary" not in got.details["waits"]
     assert got.details["waits"]["observations"] == 2
+
+
+def test_a_slowdown_longer_than_the_window_keeps_the_onset_its_alert_knows() -> None:
+    """The whole window is slow: the slowdown began before it, so a capture made after the
+    known onset but before the window still answers it."""
+    recent = samples((30.0, 100, "aaaa", False), (31.0, 100, "aaaa", False))
+    earlier = PlanSighting("bbbb", NOW - STEP, NOW - STEP)
+    got = classify.classify(BASE, recent, settings=SETTINGS, plans=lambda ref, h: LOOKUP.get(h),
+                            known=classify.PlanEvidence((earlier,), None,
+                                                        NOW - 2 * STEP))
+    assert got.cause is Cause.PLAN_CHANGE and got.onset == NOW - 2 * STEP
+    assert verdict(BASE, recent, earlier).cause is Cause.PLAN_UNKNOWN  # without the hint

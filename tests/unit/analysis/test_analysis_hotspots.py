@@ -98,6 +98,9 @@ def test_a_light_query_that_runs_far_more_often_is_a_shift() -> None:
 def test_a_heavy_query_growing_or_a_light_one_slowing_down_is_no_shift() -> None:
     assert shifts([s(A, 30.0, 30), s(B, 900.0, 900), s(C, 70.0, 70)]) == []  # B was heavy
     assert shifts([s(A, 400.0, 40), s(B, 400.0, 400), s(C, 200.0, 200)]) == []  # A: 10 ms
+    # A 1.9x slower per call (below min_ratio) with its usual share of calls, while the rest
+    # got faster: its share of the time triples, yet nothing runs more often: not a shift
+    assert shifts([s(A, 57.0, 30), s(B, 100.0, 670), s(C, 100.0, 300)]) == []
 
 
 def test_rank_shuffles_and_load_changes_are_no_shift() -> None:

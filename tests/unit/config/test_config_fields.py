@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import TypeAdapter
 
 from planwatch.config import schema
 from planwatch.config.fields import infer_engine
+from planwatch.config.settings import CheckSettings, JobPatch, TargetSettings
+
+CHECK = TypeAdapter(CheckSettings)
+TARGET = TypeAdapter(TargetSettings)
 
 
 @pytest.mark.parametrize(
@@ -39,25 +44,25 @@ def _check(**fields: object) -> dict[str, object]:
 
 
 def test_threshold_field_keeps_the_string() -> None:
-    check = schema.CheckModel.model_validate(_check(warning=" > 1000 ", critical="contains X"))
+    check = CHECK.validate_python(_check(warning=" > 1000 ", critical="contains X"))
     assert (check.warning, check.critical) == ("> 1000", "contains X")
 
 
 @pytest.mark.parametrize("bad", [1000, True, "1000"])
 def test_threshold_field_rejects_non_thresholds(bad: object) -> None:
     with pytest.raises(ValueError, match="threshold"):
-        schema.CheckModel.model_validate(_check(warning=bad))
+        CHECK.validate_python(_check(warning=bad))
 
 
 @pytest.mark.parametrize("cron", ["0 3 * * *", "*/5  *  * * 1-5", "@daily", "@hourly"])
 def test_valid_cron(cron: str) -> None:
-    assert schema.JobModel.model_validate({"cron": cron}).cron == " ".join(cron.split())
+    assert JobPatch.model_validate({"cron": cron}).cron == " ".join(cron.split())
 
 
 @pytest.mark.parametrize("cron", ["61 * * * *", "* * * *", "*/5 * * * * *", "daily"])
 def test_invalid_cron(cron: str) -> None:
     with pytest.raises(ValueError, match="cron"):
-        schema.JobModel.model_validate({"cron": cron})
+        JobPatch.model_validate({"cron": cron})
 
 
 @pytest.mark.parametrize(
@@ -84,16 +89,16 @@ def test_engine_inferred_from_dsn(dsn: str, engine: str) -> None:
      ("mariadb", "mariadb"), ("oracle", "oracle")],
 )  # fmt: skip
 def test_engine_aliases(given: str, engine: str) -> None:
-    target = schema.TargetModel.model_validate({"name": "t", "engine": given, "dsn": "x"})
+    target = TARGET.validate_python({"name": "t", "engine": given, "dsn": "x"})
     assert target.engine == engine
 
 
 @pytest.mark.parametrize("name", ["prod-db-1", "orders.eu", "a", "shard:3", "X_Y"])
 def test_valid_names(name: str) -> None:
-    assert schema.TargetModel.model_validate({"name": name, "dsn": "host=h"}).name == name
+    assert TARGET.validate_python({"name": name, "dsn": "host=h"}).name == name
 
 
 @pytest.mark.parametrize("name", ["", "has space", "-lead", "a/b", "x" * 101])
 def test_invalid_names(name: str) -> None:
     with pytest.raises(ValueError, match="name"):
-        schema.TargetModel.model_validate({"name": name, "dsn": "host=h"})
+        TARGET.validate_python({"name": name, "dsn": "host=h"})

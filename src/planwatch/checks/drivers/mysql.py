@@ -15,11 +15,10 @@ from typing import Any
 
 import pymysql
 
+from planwatch import dsn
 from planwatch.checks.drivers.base import CheckFailed, QueryFailed, TimedOut, Unreachable, flatten
 from planwatch.checks.drivers.dbapi import READ_ONLY_HINT, Dialect, Session, ThreadedDriver
 from planwatch.config.settings import TargetSettings
-from planwatch.dsn import InvalidDsn
-from planwatch.dsn import mysql as mysql_dsn
 from planwatch.redaction import redact
 
 MARIADB = Dialect("mariadb", begin=("START TRANSACTION READ ONLY",), end=("ROLLBACK",),
@@ -47,7 +46,7 @@ def driver(target: TargetSettings, executor: Executor, max_idle: int) -> Threade
                 read_timeout=math.ceil(timeout_s) + 5, write_timeout=math.ceil(timeout_s) + 5,
             )
         except pymysql.err.MySQLError as exc:
-            where = mysql_dsn.where(params)
+            where = dsn.url_where(params)
             raise Unreachable(f"cannot connect to {where}: {_message(exc, password)}") from None
         with conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION READ ONLY")
@@ -81,8 +80,8 @@ def driver(target: TargetSettings, executor: Executor, max_idle: int) -> Threade
 
 def _params(target: TargetSettings) -> dict[str, Any]:
     try:
-        return mysql_dsn.params(target.dsn.reveal())
-    except InvalidDsn as exc:
+        return dsn.url(target.dsn.reveal(), dsn.MYSQL)
+    except dsn.InvalidDsn as exc:
         raise QueryFailed(str(exc)) from None
 
 

@@ -18,11 +18,10 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
+from planwatch import dsn
 from planwatch.checks.drivers.base import CLIENT_GRACE_S, QueryFailed, TimedOut, Unreachable
 from planwatch.checks.evaluation import RawResult
 from planwatch.config.settings import TargetSettings
-from planwatch.dsn import InvalidDsn
-from planwatch.dsn import postgres as postgres_dsn
 from planwatch.redaction import redact
 
 READ_ONLY = "25006"  # read_only_sql_transaction
@@ -129,14 +128,14 @@ class PgDriver:
         if prefix is None:
             state = getattr(exc, "sqlstate", None)
             return f"SQL error {state}: {text}" if state else f"SQL error: {text}"
-        return f"{prefix} {postgres_dsn.where(self._params)}: {text}"
+        return f"{prefix} {dsn.libpq_where(self._params)}: {text}"
 
 
 def parse(target: TargetSettings) -> dict[str, Any]:
     """libpq parameters of the target's DSN (URL with an optional `+driver`, or key=value)."""
     try:
-        return postgres_dsn.params(target.dsn.reveal())
-    except InvalidDsn as exc:
+        return dsn.libpq(target.dsn.reveal())
+    except dsn.InvalidDsn as exc:
         raise QueryFailed(str(exc)) from None
 
 

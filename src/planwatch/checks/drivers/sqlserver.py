@@ -14,11 +14,10 @@ import math
 from concurrent.futures import Executor
 from typing import Any
 
+from planwatch import dsn
 from planwatch.checks.drivers.base import CheckFailed, QueryFailed, TimedOut, Unreachable, flatten
 from planwatch.checks.drivers.dbapi import Dialect, Session, ThreadedDriver
 from planwatch.config.settings import TargetSettings
-from planwatch.dsn import InvalidDsn
-from planwatch.dsn import sqlserver as sqlserver_dsn
 from planwatch.redaction import redact
 
 SQLSERVER = Dialect(
@@ -35,8 +34,8 @@ LOCK_TIMEOUT = 1222
 
 def driver(target: TargetSettings, executor: Executor, max_idle: int) -> ThreadedDriver:
     try:
-        params = sqlserver_dsn.params(target.dsn.reveal())
-    except InvalidDsn as exc:
+        params = dsn.url(target.dsn.reveal(), dsn.SQLSERVER)
+    except dsn.InvalidDsn as exc:
         raise QueryFailed(str(exc)) from None
     password = params.get("password")
 

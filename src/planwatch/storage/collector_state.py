@@ -1,0 +1,47 @@
+"""Each target's collector snapshot, advanced together with the samples measured from it.
+
+`store_poll` writes a poll's samples and moves the target's stored snapshot from the one the
+poll measured from to the one it took, in one transaction and only if the stored snapshot is
+still the one the poll measured from (compare and set). So a poll's interval is stored exactly
+once: a second worker that briefly polls the same target (a lease changing hands), or a poll
+computed from a stale snapshot, writes nothing and learns it must reload the stored one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from planwatch.model.samples import QuerySample
+from planwatch.storage import _sql, samples
+from planwatch.storage.engine import Storage
+from planwatch.storage.tables import collector_state as c
+
+
+def load(st: Storage, target: str) -> bytes | None:
+    """The target's stored snapshot, or None (never polled, or the engine keeps none)."""
+    with st.connect() as conn:
+        value = conn.execute(sa.select(c.c.state).where(c.c.target == target)).scalar()
+    return bytes(value) if value is not None else None
+
+
+def store_poll(
+    st: Storage, target: str, polled: Sequence[QuerySample], *, measured_from: datetime | None,
+    at: datetime, state: bytes,
+) -> int | None:
+    """Write the samples and advance the snapshot to `at` (the poll's time, also the row's
+    `updated_at`: storage does not read the clock); None (and nothing written) when the
+    stored snapshot is no longer the one taken at `measured_from`."""
+    with st.begin() as conn:
+        if measured_from is None:
+            stmt = _sql.insert(conn, c).values(target=target, at=at, state=state, updated_at=at)
+            claimed = conn.execute(stmt.on_conflict_do_nothing(index_elements=["target"]))
+        else:
+            claimed = conn.execute(
+                sa.update(c).where(c.c.target == target, c.c.at == measured_from)
+                .values(at=at, state=state, updated_at=at))
+        if claimed.rowcount != 1:
+            return None  # nothing was written: the claim itself changed no row
+        return samples.write(conn, polled)
