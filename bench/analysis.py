@@ -69,7 +69,7 @@ def seed(path: Path, n_queries: int, days: int) -> int:
             for q in range(n_queries)]
     ids = queries.upsert(st, refs, first)
     queries.set_texts(st, [StatementText(r, f"SELECT * FROM t{i % 50} WHERE c = $1")
-                           for i, r in enumerate(refs)])
+                           for i, r in enumerate(refs)], first)
     st.close()
     intervals = int(timedelta(days=days) / STEP)
     ends = [NOW - k * STEP for k in range(intervals)][::-1]

@@ -70,7 +70,7 @@ def seed(st: Storage, now: datetime) -> int:
     refs = [_ref(i) for i in range(N_QUERIES)]
     queries.set_texts(st, [StatementText(r, f"SELECT c{i} FROM t{i % 97} WHERE id = $1 "
                                             f"AND status = $2 ORDER BY created_at LIMIT 50")
-                           for i, r in enumerate(refs)])
+                           for i, r in enumerate(refs)], now)
     start = now.replace(second=0, microsecond=0) - timedelta(days=DAYS)
     start -= timedelta(minutes=start.minute % 5)
     change = start + timedelta(days=DAYS - 1)

@@ -9,7 +9,6 @@ UTC ISO timestamps. Every line logged inside a job run carries `run_id`, `job` a
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -17,42 +16,26 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-REDACTED = "********"
+from planwatch import redaction
 
-_SECRET_KEY = re.compile(
-    r"pass(word|wd)|^pass$|pwd|dsn|token|secret|credential|authorization|cookie"
-    r"|^key$|(^|_)(api_?|private_|access_|fernet_)key$",
-    re.IGNORECASE,
-)
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+@")
-_KV_PASSWORD = re.compile(
-    r"""\b(password|passwd|pwd)(\s*[=:]\s*)('[^']*'|"[^"]*"|[^\s;&,'"]+)""", re.IGNORECASE
-)
 _HANDLER_MARK = "_planwatch_handler"
-_FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sqlalchemy")
-
-
-def mask(text: str) -> str:
-    """`text` with URL passwords (`://user:pw@`) and `password=...` values masked."""
-    text = _URL_PASSWORD.sub(rf"\g<1>{REDACTED}@", text)
-    return _KV_PASSWORD.sub(rf"\g<1>\g<2>{REDACTED}", text)
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a field name looks like it holds a secret (`dsn`, `api_key`, `token`, …)."""
-    return bool(_SECRET_KEY.search(key))
+_FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
+# Warnings only from loggers that write SQL or request URLs: webhook and apprise URLs carry
+# their token in the path, which no pattern can tell from an ordinary path (httpx logs every
+# request at INFO). Delivery failures reach the log through planwatch's own events.
+_QUIET_LOGGERS = ("sqlalchemy", "httpx", "httpcore", "urllib3", "apprise")
 
 
 def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """structlog processor: blank secret-looking fields, mask passwords inside strings."""
+    """structlog processor: withhold secret-named fields, redact secrets inside strings."""
     return {key: _redact_value(key, value) for key, value in event_dict.items()}
 
 
 def _redact_value(key: str, value: Any) -> Any:
-    if is_secret_key(key) and value is not None:
-        return REDACTED
+    if redaction.is_secret_key(key) and value is not None:
+        return redaction.MASK
     if isinstance(value, str):
-        return mask(value)
+        return redaction.redact(value)
     if isinstance(value, Mapping):
         return {k: _redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -63,10 +46,6 @@ def _redact_value(key: str, value: Any) -> Any:
 def bind_job(run_id: int | None, job: str, target: str | None = None) -> None:
     """Tag every log line of the current task/context with the job run it belongs to."""
     structlog.contextvars.bind_contextvars(run_id=run_id, job=job, target=target)
-
-
-def unbind_job() -> None:
-    structlog.contextvars.unbind_contextvars("run_id", "job", "target")
 
 
 def configure(level: str = "info", fmt: str | None = None, *, stream: TextIO | None = None) -> None:
@@ -112,11 +91,11 @@ def configure(level: str = "info", fmt: str | None = None, *, stream: TextIO | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
-    for name in _FOREIGN_LOGGERS:
+    for name in _FOREIGN_LOGGERS + _QUIET_LOGGERS:
         foreign = logging.getLogger(name)
         foreign.handlers.clear()
         foreign.propagate = True
-        foreign.setLevel(logging.WARNING if name == "sqlalchemy" else logging.NOTSET)
+        foreign.setLevel(logging.WARNING if name in _QUIET_LOGGERS else logging.NOTSET)
 
 
 def _level(level: str) -> int:

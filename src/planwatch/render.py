@@ -7,15 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from planwatch import views
-from planwatch.config.secrets import mask_dsn
 from planwatch.model.alerts import Alert
 from planwatch.model.jobs import Worker
 from planwatch.model.plans import PlanNode
+from planwatch.redaction import redact
 from planwatch.storage.queries import QuerySummary
 
 
 def safe_url(url: str) -> str:
-    return mask_dsn(url)
+    return redact(url)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

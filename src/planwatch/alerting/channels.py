@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from planwatch import logs
+from planwatch import redaction
 from planwatch.config.settings import ChannelSettings
 from planwatch.errors import PlanwatchError
 
@@ -106,8 +106,8 @@ class AppriseChannel:
             output = captured.getvalue()
         if not ok:
             lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
-            reason = "; ".join(lines)[-500:] or "apprise reported a failure"
-            raise DeliveryError(_scrub(reason, self._url))
+            reason = _scrub("; ".join(lines), self._url)[-500:] or "apprise reported a failure"
+            raise DeliveryError(reason)
 
 
 def _http() -> httpx.Client:
@@ -138,4 +138,4 @@ def _apprise() -> Any:
 
 def _scrub(text: str, url: str) -> str:
     """Drop the channel URL and any other URL (they may hold tokens) from an error text."""
-    return logs.mask(_ANY_URL.sub("<url>", text.replace(url, "<channel url>")))
+    return redaction.redact(_ANY_URL.sub("<url>", text.replace(url, "<channel url>")))

@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from planwatch import logs
+from planwatch import redaction
 from planwatch.alerting import alertmanager, channels, grouping, messages, routing
 from planwatch.alerting import silences as silence_rules
 from planwatch.alerting.channels import Channel, DeliveryError, Message
@@ -223,4 +223,4 @@ async def send_now(st: Storage, settings: Settings, keys: Sequence[str], now: da
 def describe(exc: BaseException) -> str:
     if isinstance(exc, DeliveryError):
         return str(exc)
-    return logs.mask(f"{type(exc).__name__}: {exc}")[:500]
+    return redaction.redact(f"{type(exc).__name__}: {exc}")[:500]

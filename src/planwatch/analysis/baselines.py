@@ -10,8 +10,8 @@ observation per row.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -169,73 +169,6 @@ def compute_all(
         for g, (q, c) in enumerate(zip(p_query.tolist(), p_code.tolist(), strict=True))
     ]
     return out
-
-
-def update(baseline: Baseline, new_samples: Sequence[QuerySample], now: datetime) -> Baseline:
-    """Fold samples that started at or after `baseline.window_end` into the baseline.
-
-    Exact: n, calls, mean, std and the per-call rows/blocks. Approximate and deliberately
-    slow: median, p95 and MAD move by stochastic-approximation steps. Each new interval
-    with call share f = calls / (calls so far) moves the median by at most f * scale
-    toward itself (scale = max(MAD, 5% of the median, 1 µs)); p95 moves up by 0.95 * f *
-    scale when exceeded and down by 0.05 * f * scale otherwise; MAD moves like the median
-    on |x - median|. A day of traffic thus shifts them by a fraction of one MAD, so a
-    regression between nightly rebuilds is not absorbed; the rebuild recomputes exactly.
-    """
-    chosen = sorted(
-        (s for s in usable(new_samples)
-         if s.interval_start >= baseline.window_end
-         and (baseline.plan_hash is None or s.plan_hash == baseline.plan_hash)),
-        key=lambda s: s.interval_start,
-    )
-    if not chosen:
-        return baseline
-    n_old, w_old = baseline.n, baseline.calls
-    n, w = n_old + len(chosen), w_old + sum(s.calls for s in chosen)
-    mean = (w_old * baseline.mean_ms + sum(s.total_ms for s in chosen)) / w
-    var_old = baseline.stddev_ms**2 * (n_old - 1) / n_old if n_old > 1 else 0.0
-    m2 = w_old * (var_old + (baseline.mean_ms - mean) ** 2)
-    m2 += sum(s.calls * (s.mean_ms - mean) ** 2 for s in chosen)
-    median, p95, mad = _nudge(baseline, chosen)
-    return replace(
-        baseline,
-        window_end=max(baseline.window_end, max(s.interval_end for s in chosen)),
-        n=n,
-        calls=w,
-        median_ms=median,
-        p95_ms=p95,
-        mad_ms=mad,
-        mean_ms=mean,
-        stddev_ms=math.sqrt(m2 / w * n / (n - 1)) if n > 1 else 0.0,
-        computed_at=now,
-        dominant_plan_hash=baseline.dominant_plan_hash or dominant_plan(chosen),
-        rows_per_call=_per_call(baseline.rows_per_call, w_old, chosen, lambda s: s.rows),
-        blks_per_call=_per_call(baseline.blks_per_call, w_old, chosen,
-                                lambda s: s.blks_hit + s.blks_read),
-        temp_blks_per_call=_per_call(baseline.temp_blks_per_call, w_old, chosen,
-                                     lambda s: s.blks_temp),
-    )
-
-
-def _nudge(baseline: Baseline, chosen: Sequence[QuerySample]) -> tuple[float, float, float]:
-    median, p95, mad = baseline.median_ms, baseline.p95_ms, baseline.mad_ms
-    w = baseline.calls
-    for s in chosen:
-        w += s.calls
-        step = s.calls / w * max(mad, 0.05 * median, 1e-3)
-        x = s.mean_ms
-        median = min(median + step, x) if x > median else max(median - step, x)
-        p95 = min(p95 + 0.95 * step, x) if x > p95 else max(p95 - 0.05 * step, x, median)
-        d = abs(x - median)
-        mad = min(mad + step, d) if d > mad else max(mad - step, d)
-    return median, max(p95, median), mad
-
-
-def _per_call(
-    old: float, w_old: int, chosen: Sequence[QuerySample], get: Callable[[QuerySample], int]
-) -> float:
-    calls = w_old + sum(s.calls for s in chosen)
-    return (old * w_old + sum(get(s) for s in chosen)) / calls
 
 
 class _Groups:

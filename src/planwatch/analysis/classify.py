@@ -27,10 +27,10 @@ from datetime import datetime
 from typing import Any
 
 from planwatch.analysis import advice, baselines, evidence, plandiff
-from planwatch.config.settings import RegressionSettings
 from planwatch.model.baselines import Baseline
 from planwatch.model.findings import Cause
 from planwatch.model.plans import IndexCandidate, PlanNode, PlanSighting
+from planwatch.model.policies import RegressionSettings
 from planwatch.model.samples import QueryRef, QuerySample
 
 PlanLookup = Callable[[QueryRef, str], PlanNode | None]

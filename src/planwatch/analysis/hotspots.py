@@ -29,9 +29,9 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from planwatch.analysis import baselines
-from planwatch.config.settings import HotspotSettings
 from planwatch.model.baselines import Baseline
 from planwatch.model.findings import Hotspot, HotspotShift
+from planwatch.model.policies import HotspotSettings
 from planwatch.model.samples import QueryRef, QuerySample
 
 METRICS = ("time", "io", "calls")

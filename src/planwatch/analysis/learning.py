@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from planwatch.analysis import baselines, regressions
-from planwatch.config.settings import RegressionSettings
 from planwatch.model.baselines import Baseline
+from planwatch.model.policies import RegressionSettings
 from planwatch.model.samples import QueryRef, QuerySample
 
 JUDGE_AFTER = 3  # intervals learned before a new batch can be judged against them

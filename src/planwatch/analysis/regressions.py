@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from scipy import stats
 
 from planwatch.analysis import baselines, classify
-from planwatch.config.settings import RegressionSettings
 from planwatch.model.baselines import Baseline
 from planwatch.model.findings import Regression, Severity
+from planwatch.model.policies import RegressionSettings
 from planwatch.model.samples import QueryRef, QuerySample
 
 _MIN_MEDIAN_MS = 1e-3  # ratio denominator floor: a 0 ms median would make any ratio infinite

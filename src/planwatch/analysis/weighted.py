@@ -72,17 +72,6 @@ def group_stats(group: IntArray, n_groups: int, calls: IntArray, total: FloatArr
     return GroupStats(n, w_sum.astype(np.int64), mean, std, median, p95, mad)
 
 
-def quantiles(
-    group: IntArray, n_groups: int, values: FloatArray, weights: IntArray, qs: tuple[float, ...]
-) -> tuple[FloatArray, ...]:
-    """Lower weighted quantiles `qs` of `values` within each group."""
-    if n_groups == 0:
-        return tuple(np.zeros(0) for _ in qs)
-    order = sort_within_groups(group, n_groups, values)
-    ends = np.cumsum(np.bincount(group, minlength=n_groups))
-    return tuple(values[order[at]] for at in _positions(weights[order], ends, qs))
-
-
 def sort_within_groups(
     group: IntArray,
     n_groups: int,

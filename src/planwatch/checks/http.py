@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from cryptography import x509
 
-from planwatch import logs
+from planwatch import redaction
 from planwatch.checks.evaluation import Judgement, error
 from planwatch.config.settings import CheckSettings
 from planwatch.model.checks import CheckStatus, Evaluation
@@ -87,7 +87,7 @@ class HttpProbe:
         except httpx.TimeoutException:
             return error(f"timed out after {timeout:g}s")
         except httpx.HTTPError as exc:
-            return error(logs.mask(f"request failed: {type(exc).__name__}: {exc}"))
+            return error(redaction.redact(f"request failed: {type(exc).__name__}: {exc}"))
         return judge(check, judgement, response, now)
 
     async def aclose(self) -> None:

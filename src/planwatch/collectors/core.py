@@ -25,7 +25,6 @@ from planwatch.analysis import identity
 from planwatch.collectors import capture, pg_counters, staging
 from planwatch.collectors.engine import C, Deltas, Engine, K, PlanSource, PlanUnavailable, S
 from planwatch.collectors.pg_counters import Counters
-from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
 from planwatch.model.plans import IndexCandidate, PlanAttempt, PlanRequest
@@ -37,6 +36,7 @@ from planwatch.model.samples import (
     QuerySample,
     StatementText,
 )
+from planwatch.redaction import redact
 
 log = structlog.get_logger(__name__)
 
@@ -243,7 +243,7 @@ class Cycle(Generic[K, S, C]):
         except source.errors as exc:
             if not session.alive():
                 raise
-            error = scrub(str(exc).strip(), self._engine.password)
+            error = redact(str(exc).strip(), self._engine.password)
             log.warning("collection.plan_capture_failed", target=self.target.name,
                         database=ref.database, query_id=ref.query_id, error=error)
             return None, error.splitlines()[0][:300] if error else type(exc).__name__

@@ -13,21 +13,15 @@ from typing import Any, TypeAlias
 import pymysql
 
 from planwatch.collectors import dsn, mysql_deltas, sqlfiles
-from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.redaction import redact
 
 Connection: TypeAlias = Any  # pymysql.connections.Connection (pymysql ships no types)
 
-DSN = dsn.UrlForm(
-    "mysql://user:password@host:port/database", 3306,
-    passthrough=("unix_socket", "charset", "ssl_ca", "ssl_cert", "ssl_key", "ssl_disabled",
-                 "ssl_verify_cert", "ssl_verify_identity"))
-"""pymysql takes host, port, user, password, database and these query parameters."""
 TIMEOUT_GRACE_S = 5  # the client read timeout leaves the server's statement timeout room to fire
 
 ACCESS_DENIED = 1045
-UNKNOWN_DATABASE = 1049
 COMMAND_DENIED = (1142, 1143, 1227)
 UNREACHABLE = (2002, 2003, 2005, 2006, 2013, 2055)
 STATEMENT_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
@@ -35,13 +29,10 @@ STATEMENT_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execu
 
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """pymysql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
-    return dsn.url(target, DSN)
+    return dsn.url(target, dsn.MYSQL)
 
 
-def where(params: Mapping[str, Any]) -> str:
-    if params.get("unix_socket"):
-        return str(params["unix_socket"])
-    return f"{params['host']}:{params['port']}"
+where = dsn.url_where
 
 
 def connect(target: TargetSettings, params: Mapping[str, Any]) -> Connection:
@@ -65,7 +56,7 @@ def classify(
 ) -> CollectorError:
     """Bad credentials and missing privileges are fatal; network trouble is unreachable."""
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    message = scrub(str(exc.args[1] if len(exc.args) > 1 else exc), params.get("password"))
+    message = redact(str(exc.args[1] if len(exc.args) > 1 else exc), params.get("password"))
     user = params.get("user") or "(default user)"
     at = where(params)
     if code == ACCESS_DENIED:

@@ -12,42 +12,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import conninfo, sql
 from psycopg.rows import DictRow, dict_row
 
 from planwatch.collectors import dsn, pg_columns, sqlfiles
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.redaction import redact
 
 Connection = psycopg.Connection[DictRow]
-MASK = "********"
 _AUTH_FAILURES = (
     "password authentication failed", "authentication failed", "no password supplied",
     "no pg_hba.conf entry", "does not have login privilege",
 )
 _ROLE_MISSING = re.compile(r'role "[^"]*" does not exist')
 _DB_MISSING = re.compile(r'database "[^"]*" does not exist')
-_PASSWORD_KV = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
-_PASSWORD_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-
-
-def scrub(text: str, password: str | None = None) -> str:
-    """`text` with the password (literal, `password=...`, `user:pw@`) masked."""
-    if password:
-        text = text.replace(password, MASK)
-    return _PASSWORD_URL.sub(rf"\1{MASK}@", _PASSWORD_KV.sub(rf"\1{MASK}", text))
+where = dsn.libpq_where
 
 
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """The DSN's libpq parameters; a fatal CollectorError (with no detail) when unparseable."""
     return dsn.libpq(target)
-
-
-def where(params: Mapping[str, Any], dbname: str | None = None) -> str:
-    host = params.get("host") or params.get("hostaddr") or "local socket"
-    port = params.get("port") or "5432"
-    db = dbname or params.get("dbname") or params.get("user") or "?"
-    return f"{host}:{port}/{db}"
 
 
 def connect(
@@ -71,7 +56,7 @@ def connect(
         extra["dbname"] = dbname
     try:
         return psycopg.connect(
-            target.dsn.reveal(), autocommit=True, prepare_threshold=None,
+            conninfo.make_conninfo(**params), autocommit=True, prepare_threshold=None,
             row_factory=dict_row, **extra,
         )
     except psycopg.OperationalError as exc:
@@ -82,7 +67,7 @@ def connect_error(
     name: str, params: Mapping[str, Any], exc: Exception, dbname: str | None = None
 ) -> CollectorError:
     """Classify a failed connection: bad credentials and missing databases are fatal."""
-    message = scrub(str(exc).strip(), params.get("password"))
+    message = redact(str(exc).strip(), params.get("password"))
     user = params.get("user") or "(default user)"
     at = where(params, dbname)
     lowered = message.lower()

@@ -39,6 +39,7 @@ from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
 from planwatch.model.plans import IndexCandidate, PlanRequest
 from planwatch.model.samples import CapturedPlan, QueryRef
+from planwatch.redaction import redact
 
 log = structlog.get_logger(__name__)
 
@@ -116,7 +117,7 @@ class PostgresEngine:
         return PgSession(conn, facts, self.target, self.params)
 
     def classify(self, exc: BaseException, alive: bool) -> CollectorError:
-        message = pg_session.scrub(str(exc).strip(), self.password)
+        message = redact(str(exc).strip(), self.password)
         if "shared_preload_libraries" in message:  # created but not preloaded
             return CollectorError(self.target.name, pg_session.NOT_LOADED, fatal=True)
         if not alive:

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from planwatch.collectors import dsn, sqlfiles
-from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
 from planwatch.errors import CollectorError, TargetUnreachable
+from planwatch.redaction import redact
 
 Row = dict[str, Any]
 DRIVER_MISSING = -1  # SourceError.number when pymssql is not installed
@@ -42,12 +42,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-DSN = dsn.UrlForm("mssql://user:password@host:1433/database", 1433, host_key="server")
-
-
 def parse_dsn(target: TargetSettings) -> dict[str, Any]:
     """pymssql keyword arguments from the target's URL; fatal CollectorError when unparseable."""
-    return dsn.url(target, DSN)
+    return dsn.url(target, dsn.SQLSERVER)
 
 
 def quote_name(name: str) -> str:
@@ -127,7 +124,7 @@ def driver_error(
     number = args[0] if args and isinstance(args[0], int) else None
     raw = args[1] if len(args) > 1 else exc
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    message = " ".join(scrub(text, password).split())
+    message = " ".join(redact(text, password).split())
     return SourceError(number, message, connecting=connecting)
 
 

@@ -1,4 +1,4 @@
-"""Secrets in the config: `enc:<fernet token>` values and DSN password masking.
+"""Secrets in the config: `enc:<fernet token>` values (masking is `planwatch.redaction`'s).
 
 Errors raised here never contain the token, the key or any plaintext: they may end up in
 logs, exceptions shown to users or API responses.
@@ -17,7 +17,6 @@ from planwatch.errors import SecretError
 PREFIX = "enc:"
 KEY_ENV = "PLANWATCH_SECRET_KEY"
 KEY_FILE_ENV = "PLANWATCH_SECRET_KEY_FILE"
-MASK = "***"
 
 # A whole `enc:` value, or one embedded in a larger string such as a DSN's password.
 # Every Fernet token starts with version byte 0x80 and a zero-led timestamp: "gAAAAA".
@@ -74,25 +73,3 @@ def _fernet(key: str | bytes, *, origin: str = "the secret key") -> MultiFernet:
             f"{origin} is not a valid Fernet key (expected 32 url-safe base64-encoded bytes)"
         ) from None
 
-
-_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<rest>.*)$", re.DOTALL)
-_QUERY_PASSWORD = re.compile(r"(?i)([?&;](?:password|passwd|pwd|sslpassword)=)[^&;#]*")
-_KV_PASSWORD = re.compile(
-    r"(?i)(?<![\w.])((?:password|passwd|pwd|sslpassword)\s*=\s*)"
-    r"(?:'(?:\\.|[^'\\])*'?|\"(?:\\.|[^\"\\])*\"?|\{[^}]*\}?|[^\s;]*)"
-)
-
-
-def mask_dsn(dsn: str) -> str:
-    """`dsn` with every password replaced by `***`: URL userinfo, `?password=` and libpq /
-    ODBC `password=...` pairs. Errs towards masking too much rather than too little."""
-    match = _URL.match(dsn)
-    if not match:
-        return _KV_PASSWORD.sub(lambda m: m.group(1) + MASK, dsn)
-    rest = match.group("rest")
-    at = rest.rfind("@")
-    userinfo = rest[:at] if at >= 0 else ""
-    user = userinfo.split(":", 1)[0]
-    if ":" in userinfo and not any(c in user for c in "/?#"):
-        rest = f"{user}:{MASK}{rest[at:]}"
-    return match.group("scheme") + _QUERY_PASSWORD.sub(lambda m: m.group(1) + MASK, rest)

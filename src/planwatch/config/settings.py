@@ -54,6 +54,8 @@ from planwatch.config.fields import (
     plain_section,
 )
 from planwatch.config.fields import Secret as Secret
+from planwatch.model.policies import HotspotSettings as HotspotSettings  # analysis policies
+from planwatch.model.policies import RegressionSettings as RegressionSettings
 
 
 @with_config(SECTION)
@@ -83,7 +85,7 @@ class TargetSettings:
     @property
     def safe_dsn(self) -> str:
         """The DSN with any password masked, for logs and the UI."""
-        from planwatch.config.secrets import mask_dsn
+        from planwatch.redaction import redact as mask_dsn
 
         return mask_dsn(self.dsn.reveal())
 
@@ -193,31 +195,6 @@ class SchedulingSettings:
             jobs = {kind: given[kind].applied_to(job) if kind in given else job
                     for kind, job in self.jobs.items()}
             object.__setattr__(self, "jobs", jobs)
-
-
-@dataclass(frozen=True, slots=True)
-class RegressionSettings:
-    """What counts as a regression. A plain value analysis reads: the file's rules for it are
-    `_REGRESSION_RULES` (analysis must not depend on configuration code)."""
-
-    min_ratio: float = 2.0  # recent mean >= this times the baseline median ...
-    critical_ratio: float = 5.0  # ... and critical from this ratio
-    min_abs_ms: float = 5.0  # ... and above the baseline p95 by at least this
-    min_calls: int = 10  # calls in the window: the evidence
-    min_impact: timedelta = timedelta(seconds=1)  # extra database time per window
-    p_value: float = 0.01
-    baseline_days: int = 7
-    min_baseline_samples: int = 12  # intervals before a query is judged (learning until then)
-    window: timedelta = timedelta(minutes=15)
-    resolve_after_windows: int = 3  # consecutive normal windows that resolve a finding
-
-
-@dataclass(frozen=True, slots=True)
-class HotspotSettings:
-    """What counts as a hotspot; plain, like `RegressionSettings`."""
-
-    top_n: int = 10
-    min_share: float = 0.05  # share of the total below which a query is no hotspot
 
 
 def _ordered_ratios(regression: RegressionSettings) -> None:

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from planwatch.clock import utcnow
-from planwatch.devtools import scenario_reads, shopload
+from planwatch.devtools import shopload
 from planwatch.devtools.pgcluster import PgCluster, free_port
+from planwatch.storage import scenario_reads
 from planwatch.storage.engine import Storage
 
 
@@ -165,7 +166,7 @@ def run(
             started = time.monotonic()
             log(f"learning: {len(scenarios)} targets, collection {timing.collection_s}s, "
                 f"analysis {timing.analysis_s}s, window {timing.window_s}s")
-            wanted = {s.name: s.shape for s in scenarios if s.shape}
+            wanted = {s.name: shopload.text_prefix(s.shape) for s in scenarios if s.shape}
             _wait(lambda: scenario_reads.usable(storage, wanted), timeout=900, proc=proc,
                   what="baselines")
             log(f"baselines usable after {time.monotonic() - started:.0f}s; one more window")
@@ -195,21 +196,21 @@ def _observe(
     t0: float, wall0: datetime, proc: subprocess.Popen[bytes], log: Callable[[str], None],
 ) -> list[Outcome]:
     outcomes = {s.name: Outcome(s.name, s.expect) for s in scenarios}
-    expected = {s.name: s for s in scenarios if s.shape}
+    expected = {s.name: (s, shopload.text_prefix(s.shape)) for s in scenarios if s.shape}
     recovering: dict[str, float] = {}
     deadline = t0 + timing.detect_windows * timing.window_s
     resolve_for = timing.resolve_windows * timing.window_s
     while True:
         _check_alive(proc)
         now = time.monotonic()
-        for name, s in expected.items():
+        for name, (s, text_prefix) in expected.items():
             out = outcomes[name]
-            alert = scenario_reads.alert_for(storage, s.name, s.shape, wall0)
+            alert = scenario_reads.alert_for(storage, s.name, text_prefix, wall0)
             if alert is not None and not out.detected:
                 out.detected, out.seconds_to_alert = True, round(now - t0, 1)
-                out.after_onset_s = scenario_reads.after_onset(alert)
+                out.after_onset_s = _after_onset(alert)
                 out.verdict = alert["details"].get("cause")
-                out.summary = scenario_reads.summary(alert)
+                out.summary = _summary(alert)
                 log(f"  {name}: alerted after {out.seconds_to_alert}s: {out.verdict} "
                     f"{out.summary}")
             if (s.recover is not None and out.seconds_to_alert is not None
@@ -225,17 +226,46 @@ def _observe(
         waiting_resolve = any(now - at < resolve_for and outcomes[n].resolved_after_s is None
                               for n, at in recovering.items()) or any(
             s.recover is not None and outcomes[n].detected and n not in recovering
-            for n, s in expected.items())
+            for n, (s, _) in expected.items())
         if not (waiting_detect or waiting_resolve or now < deadline):
             break
         time.sleep(1)
     for s in scenarios:
         out = outcomes[s.name]
-        out.false_alerts = scenario_reads.false_alerts(storage, s.name, s.shape)
-        alert = scenario_reads.alert_for(storage, s.name, s.shape, wall0) if s.shape else None
+        mine = expected[s.name][1] if s.name in expected else None
+        out.false_alerts = scenario_reads.false_alerts(storage, s.name, mine)
+        alert = scenario_reads.alert_for(storage, s.name, mine, wall0) if mine else None
         if alert is not None:
-            out.final = f"{alert['details'].get('cause')} {scenario_reads.summary(alert)}"
+            out.final = f"{alert['details'].get('cause')} {_summary(alert)}"
     return list(outcomes.values())
+
+
+def _after_onset(alert: dict[str, Any]) -> float | None:
+    """Seconds from the slowdown's first slow interval (as the alert says) to its opening."""
+    since = alert["details"].get("slowdown_since")
+    if not since or alert["opened_at"] is None:
+        return None
+    opened: datetime = alert["opened_at"]
+    return round(float((opened - datetime.fromisoformat(since)).total_seconds()), 1)
+
+
+def _summary(alert: dict[str, Any]) -> str:
+    """The alert's evidence on one line: ratio, plan diff, waits, spill, index advice."""
+    d = alert["details"]
+    parts = [f"{alert['ratio']}x"]
+    if d.get("plan_diff"):
+        parts.append("; ".join(d["plan_diff"][:2]))
+    if d.get("waits", {}).get("summary"):
+        parts.append(d["waits"]["summary"])
+    if d.get("spill"):
+        parts.append(d["spill"])
+    if d.get("plan_reason_text"):
+        parts.append(d["plan_reason_text"])
+    advice = d.get("index_advice") or {}
+    if advice.get("cost_with") is not None:
+        parts.append(f"index {', '.join(advice['index'])}: cost {advice['cost_without']:g} -> "
+                     f"{advice['cost_with']:g}")
+    return " | ".join(parts)
 
 
 def _write_config(workdir: Path, cluster: PgCluster, dbs: dict[str, str], timing: Timing) -> Path:

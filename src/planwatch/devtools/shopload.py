@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -136,6 +137,12 @@ def _depot(depot: int) -> tuple[object, ...]:
 
 def shape(name: str) -> Shape:
     return next(s for s in SHAPES if s.name == name)
+
+
+def text_prefix(name: str) -> str:
+    """The shape's statement text up to its first parameter or literal (pg_stat_statements
+    replaces literals with $n): what its stored, normalized text starts with."""
+    return re.split(r"%s|\d|'", shape(name).sql, maxsplit=1)[0].strip()[:60]
 
 
 @dataclass

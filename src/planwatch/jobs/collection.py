@@ -85,7 +85,7 @@ def _persist(deps: JobDeps, collector: Collector, result: CollectionResult) -> i
         written = stored
     if result.texts:
         queries.upsert(st, [t.ref for t in result.texts], result.interval_end)
-        queries.set_texts(st, result.texts)
+        queries.set_texts(st, result.texts, result.interval_end)
     if result.plans:
         queries.upsert(st, [p.ref for p in result.plans], result.interval_end)
         plans.upsert(st, result.plans)

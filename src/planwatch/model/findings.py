@@ -59,12 +59,6 @@ class Regression:
             return None
         return self.cause is Cause.PLAN_CHANGE
 
-    @property
-    def tuning_recommendation(self) -> dict[str, Any] | None:
-        """SQL Server's own FORCE_LAST_GOOD_PLAN recommendation for this query, when present."""
-        found = self.details.get("tuning_recommendation")
-        return dict(found) if isinstance(found, dict) else None
-
 
 @dataclass(frozen=True, slots=True)
 class Hotspot:

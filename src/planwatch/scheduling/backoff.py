@@ -1,23 +1,16 @@
 """Exponential backoff as a value: the delay before retrying after N consecutive failures.
 
 The scheduler and the circuit breaker both ask a `RetryPolicy` how long to wait; nothing
-here sleeps or reads the clock. Retries of a single operation inside a job (one HTTP post,
-one reconnect) use `stamina` instead, see `retrying`.
+here sleeps or reads the clock. Retries of a single operation inside a job (a check's
+reconnect) use `stamina` directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ParamSpec, TypeVar
-
-import stamina
 
 from planwatch.config.settings import BackoffSettings
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +41,3 @@ class RetryPolicy:
         except OverflowError:
             return self.max
         return timedelta(seconds=min(seconds, cap))
-
-    def retrying(
-        self, on: type[Exception] | tuple[type[Exception], ...], *, attempts: int = 3
-    ) -> Callable[[Callable[P, T]], Callable[P, T]]:
-        """A stamina decorator retrying one operation with this policy's growth (with jitter)."""
-        return stamina.retry(
-            on=on,
-            attempts=attempts,
-            timeout=None,
-            wait_initial=self.initial,
-            wait_max=self.max,
-            wait_exp_base=self.multiplier,
-        )

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from planwatch.config.settings import SchedulingSettings
-from planwatch.errors import CircuitOpen
 from planwatch.scheduling.backoff import RetryPolicy
 
 
@@ -106,11 +105,6 @@ class BreakerBoard:
         allowed, self._breakers[name] = self.get(name).acquire(now)
         return allowed
 
-    def guard(self, name: str, now: datetime) -> None:
-        """`allow`, raising `CircuitOpen` (with the time to the next probe) when refused."""
-        if not self.allow(name, now):
-            raise CircuitOpen(name, self.retry_in(name, now).total_seconds())
-
     def record_success(self, name: str, now: datetime) -> None:
         self._breakers[name] = self.get(name).record_success(now)
 
@@ -128,5 +122,3 @@ class BreakerBoard:
     def snapshot(self) -> dict[str, CircuitBreaker]:
         return dict(self._breakers)
 
-    def open_targets(self) -> list[str]:
-        return sorted(n for n, b in self._breakers.items() if b.state is not BreakerState.CLOSED)

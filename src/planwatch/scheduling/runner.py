@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import structlog
 
-from planwatch import logs
+from planwatch import logs, redaction
 from planwatch.clock import utcnow
 from planwatch.errors import NotFound
 from planwatch.histogram import DURATION_BUCKETS, LAG_BUCKETS, Histogram
@@ -51,7 +51,6 @@ class _Job:
     last_duration_ms: float | None = None
     last_error: str | None = None
     skipped_overlaps: int = 0
-    skipped_elsewhere: int = 0
     runs: int = 0
     failures: int = 0
 
@@ -236,7 +235,6 @@ class Scheduler:
 
     async def _execute(self, job: _Job, due: datetime) -> JobOutcome:
         if job.spec.gate is not None and not await job.spec.gate():
-            job.skipped_elsewhere += 1
             log.debug("job.skipped", job=job.spec.name, reason="owned by another worker")
             return JobOutcome(message="skipped: owned by another worker", data={"skipped": True})
         group = job.spec.group
@@ -309,7 +307,7 @@ class Scheduler:
     ) -> JobOutcome:
         job.consecutive_failures += 1
         job.failures += 1
-        error = logs.mask(f"{type(exc).__name__}: {exc}")
+        error = redaction.redact(f"{type(exc).__name__}: {exc}")
         retry_at = self._clock() + self._retry.delay(job.consecutive_failures)
         job.last_status, job.last_result, job.last_error = (
             JobStatus.FAILED, ResultStatus.ERROR, error,
@@ -425,4 +423,4 @@ def _histogram(by_kind: dict[str, Histogram], kind: str, bounds: tuple[float, ..
 
 
 def _describe(exc: BaseException) -> str:
-    return logs.mask(f"{type(exc).__name__}: {exc}")
+    return redaction.redact(f"{type(exc).__name__}: {exc}")

@@ -9,7 +9,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from planwatch import clock
 from planwatch.errors import NotFound, StorageConflict
 from planwatch.model.alerts import Alert, AlertEvent, AlertKind, AlertStatus
 from planwatch.model.findings import Severity
@@ -44,7 +43,7 @@ def create(
 
     Raises `StorageConflict` when an active alert with the same dedup key exists.
     """
-    at = alert.opened_at or alert.updated_at or clock.utcnow()
+    at = _when(alert, alert.opened_at or alert.updated_at)
     with st.begin() as conn:
         alert_id = conn.execute(sa.insert(a).values(_values(alert)).returning(a.c.id)).scalar_one()
         conn.execute(sa.insert(ev).values(_event_row(alert_id, at, event, actor, message)))
@@ -79,9 +78,16 @@ def update(
         if done.rowcount == 0:
             raise NotFound(f"alert {alert_id} does not exist")
         if event is not None:
-            at = alert.updated_at or clock.utcnow()
+            at = _when(alert, alert.updated_at)
             row = _event_row(alert_id, at, event, actor, message, data)
             conn.execute(sa.insert(ev).values(row))
+
+
+def _when(alert: Alert, at: datetime | None) -> datetime:
+    """The event's time, which the caller decided (its `now`); storage never reads the clock."""
+    if at is None:
+        raise ValueError(f"alert {alert.dedup_key}: no opened_at/updated_at for its event")
+    return at
 
 
 def add_event(st: Storage, event: AlertEvent) -> None:

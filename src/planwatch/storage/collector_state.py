@@ -14,7 +14,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from planwatch import clock
 from planwatch.model.samples import QuerySample
 from planwatch.storage import _sql, samples
 from planwatch.storage.engine import Storage
@@ -32,18 +31,17 @@ def store_poll(
     st: Storage, target: str, polled: Sequence[QuerySample], *, measured_from: datetime | None,
     at: datetime, state: bytes,
 ) -> int | None:
-    """Write the samples and advance the snapshot to `at`; None (and nothing written) when
-    the stored snapshot is no longer the one taken at `measured_from`."""
-    now = clock.utcnow()
+    """Write the samples and advance the snapshot to `at` (the poll's time, also the row's
+    `updated_at`: storage does not read the clock); None (and nothing written) when the
+    stored snapshot is no longer the one taken at `measured_from`."""
     with st.begin() as conn:
         if measured_from is None:
-            stmt = _sql.insert(conn, c).values(target=target, at=at, state=state,
-                                               updated_at=now)
+            stmt = _sql.insert(conn, c).values(target=target, at=at, state=state, updated_at=at)
             claimed = conn.execute(stmt.on_conflict_do_nothing(index_elements=["target"]))
         else:
             claimed = conn.execute(
                 sa.update(c).where(c.c.target == target, c.c.at == measured_from)
-                .values(at=at, state=state, updated_at=now))
+                .values(at=at, state=state, updated_at=at))
         if claimed.rowcount != 1:
             return None  # nothing was written: the claim itself changed no row
         return samples.write(conn, polled)

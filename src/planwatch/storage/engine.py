@@ -20,6 +20,7 @@ from sqlalchemy import event, exc
 
 from planwatch.clock import utcnow
 from planwatch.errors import StorageConflict, StorageError
+from planwatch.redaction import redact
 from planwatch.storage import partitions
 
 log = structlog.get_logger(__name__)
@@ -60,7 +61,7 @@ class Storage:
         try:
             engine = sa.create_engine(parsed, **_engine_options(parsed, pool_size))
         except (exc.SQLAlchemyError, ImportError) as e:
-            raise StorageError(f"storage {safe}: cannot create engine: {e}") from None
+            raise StorageError(f"storage {safe}: cannot create engine: {redact(str(e))}") from None
         if parsed.get_backend_name() == "sqlite":
             _prepare_sqlite(engine, parsed)
         return cls(engine, password=parsed.password)
@@ -124,9 +125,7 @@ class Storage:
 
     def _describe(self, error: exc.SQLAlchemyError) -> str:
         cause = getattr(error, "orig", None) or error
-        text = " ".join(str(cause).split())[:500]
-        if self._password:
-            text = text.replace(self._password, "***")
+        text = " ".join(redact(str(cause), self._password).split())[:500]
         return f"storage {self.url_safe}: {type(cause).__name__}: {text}"
 
 

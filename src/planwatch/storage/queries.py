@@ -13,7 +13,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from planwatch import clock
 from planwatch.model.samples import QueryRef, StatementText
 from planwatch.storage import _sql
 from planwatch.storage.engine import Storage
@@ -226,13 +225,12 @@ def _new_row(ref: QueryRef, at: datetime) -> dict[str, Any]:
     }
 
 
-def set_texts(st: Storage, texts: Sequence[StatementText]) -> None:
-    """Store normalized statement texts; unknown queries are created (seen now)."""
+def set_texts(st: Storage, texts: Sequence[StatementText], seen_at: datetime) -> None:
+    """Store normalized statement texts; unknown queries are created (seen at `seen_at`)."""
     latest = {key(t.ref): t for t in texts}
     if not latest:
         return
-    now = clock.utcnow()
-    rows = [{**_new_row(t.ref, now), "text": t.text} for _, t in sorted(latest.items())]
+    rows = [{**_new_row(t.ref, seen_at), "text": t.text} for _, t in sorted(latest.items())]
     with st.begin() as conn:
         stmt = _sql.insert(conn, q)
         stmt = stmt.on_conflict_do_update(

@@ -62,8 +62,8 @@ def test_query_upsert_keeps_first_seen_and_moves_last_seen(storage: Storage) -> 
 
 def test_texts(storage: Storage) -> None:
     queries.upsert(storage, [A], T0)
-    queries.set_texts(storage, [StatementText(A, "SELECT 1"), StatementText(C, "SELECT $1")])
-    queries.set_texts(storage, [StatementText(A, "SELECT 2")])
+    queries.set_texts(storage, [StatementText(A, "SELECT 1"), StatementText(C, "SELECT $1")], T0)
+    queries.set_texts(storage, [StatementText(A, "SELECT 2")], T0)
     assert queries.text_of(storage, A) == "SELECT 2"
     assert queries.text_of(storage, C) == "SELECT $1"
     assert queries.text_of(storage, B) is None
@@ -155,7 +155,7 @@ def test_top_ranks_by_total_time(storage: Storage) -> None:
     )
     samples.insert(storage, [sample(B, i, calls=1, total_ms=100.0, plan="x") for i in range(2)])
     samples.insert(storage, [sample(C, 0, calls=1, total_ms=1000.0)])
-    queries.set_texts(storage, [StatementText(B, "SELECT b")])
+    queries.set_texts(storage, [StatementText(B, "SELECT b")], T0)
 
     top = queries.top(storage, target="pg1", since=T0, until=T0 + 10 * STEP)
     assert [t.ref.query_id for t in top] == ["202", "101"]

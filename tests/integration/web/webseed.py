@@ -77,7 +77,7 @@ def seed(st: Storage, now: datetime, *, live_worker: bool = True) -> Seeded:
         StatementText(main, "SELECT * FROM orders WHERE customer_id = $1 ORDER BY created_at"),
         StatementText(script, SCRIPT_TEXT),
         StatementText(other, "UPDATE orders SET status = $1 WHERE id = $2"),
-    ])
+    ], now)
     old_hash, new_hash = plan_codec.shape_hash(INDEX_PLAN), plan_codec.shape_hash(SEQ_PLAN)
     start = _floor(now) - timedelta(hours=48)
     change_at = _floor(now) - timedelta(hours=12)

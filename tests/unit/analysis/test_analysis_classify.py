@@ -6,10 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from planwatch.analysis import classify
-from planwatch.config.settings import RegressionSettings
 from planwatch.model.baselines import Baseline
 from planwatch.model.findings import Cause
 from planwatch.model.plans import PlanNode, PlanSighting
+from planwatch.model.policies import RegressionSettings
 from planwatch.model.samples import QueryRef, QuerySample
 
 NOW = datetime(2024, 5, 8, 12, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from planwatch.analysis import hotspots
-from planwatch.config.settings import HotspotSettings
 from planwatch.model.baselines import Baseline
 from planwatch.model.findings import Hotspot
+from planwatch.model.policies import HotspotSettings
 from planwatch.model.samples import QueryRef, QuerySample
 
 T0 = datetime(2024, 5, 8, 12, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from planwatch.analysis import learning
-from planwatch.config.settings import RegressionSettings
 from planwatch.model.baselines import Baseline
+from planwatch.model.policies import RegressionSettings
 from planwatch.model.samples import QueryRef, QuerySample
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

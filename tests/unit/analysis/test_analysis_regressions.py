@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from planwatch.analysis import regressions
-from planwatch.config.settings import RegressionSettings
 from planwatch.model.baselines import Baseline
 from planwatch.model.findings import Cause, Severity
 from planwatch.model.plans import PlanNode
+from planwatch.model.policies import RegressionSettings
 from planwatch.model.samples import QueryRef, QuerySample
 
 NOW = datetime(2024, 5, 8, 12, 0, tzinfo=UTC)

@@ -36,9 +36,9 @@ def test_each_engine_names_its_form() -> None:
     ("value", "read", "expected"),
     [
         ("host=db1 password s3cret", dsn.libpq, "invalid DSN: not a libpq connection string"),
-        ("mysql://mon:s3cret@db1:port/x", lambda t: dsn.url(t, mysql_session.DSN),
+        ("mysql://mon:s3cret@db1:port/x", lambda t: dsn.url(t, dsn.MYSQL),
          "invalid DSN: expected mysql://user:password@host:port/database"),
-        ("s3cret no url", lambda t: dsn.url(t, sqlserver_source.DSN),
+        ("s3cret no url", lambda t: dsn.url(t, dsn.SQLSERVER),
          "invalid DSN: expected mssql://user:password@host:1433/database"),
     ],
 )

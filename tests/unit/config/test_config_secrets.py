@@ -109,33 +109,7 @@ def test_config_enc_value_with_wrong_or_missing_key(load_text: LoadText, key: st
     assert "no key is set" in message
 
 
-# -- masking ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("dsn", "masked"),
-    [
-        ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),
-        ("postgresql+psycopg://u:pw@h:5433/db", "postgresql+psycopg://u:***@h:5433/db"),
-        ("mysql+pymysql://root:p%40ss@h/db?charset=utf8", "mysql+pymysql://root:***@h/db?charset=utf8"),
-        ("postgresql://u:pa@ss/word@h/db", "postgresql://u:***@h/db"),
-        ("postgresql://:pw@h/db", "postgresql://:***@h/db"),
-        ("postgresql://u@h/db", "postgresql://u@h/db"),
-        ("postgresql://h/db", "postgresql://h/db"),
-        ("postgresql://h/db?user=u&password=pw&sslmode=require",
-         "postgresql://h/db?user=u&password=***&sslmode=require"),
-        ("postgresql:///db?password=pw", "postgresql:///db?password=***"),
-        ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
-        ("host=h user=u password=secret dbname=db", "host=h user=u password=*** dbname=db"),
-        ("host=h password='a b\\' c' dbname=db", "host=h password=*** dbname=db"),
-        ("host=h password = spaced dbname=db", "host=h password = *** dbname=db"),
-        ("Server=h;User Id=u;Password=x;", "Server=h;User Id=u;Password=***;"),
-        ("host=h sslpassword=k", "host=h sslpassword=***"),
-        ("host=h dbname=db", "host=h dbname=db"),
-    ],
-)  # fmt: skip
-def test_mask_dsn(dsn: str, masked: str) -> None:
-    assert secrets.mask_dsn(dsn) == masked
+# -- masking (every syntax: tests/unit/test_redaction.py) -----------------------------------
 
 
 def test_safe_dsn_on_target_settings(load_text: LoadText) -> None:

@@ -15,20 +15,21 @@ from typing import Any
 
 import pymysql
 
+from planwatch import dsn
 from planwatch.checks.drivers.base import CheckFailed, QueryFailed, TimedOut, Unreachable, flatten
 from planwatch.checks.drivers.dbapi import READ_ONLY_HINT, Dialect, Session, ThreadedDriver
-from planwatch.collectors import mysql_session
-from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
-from planwatch.errors import CollectorError
+from planwatch.redaction import redact
 
 MARIADB = Dialect("mariadb", begin=("START TRANSACTION READ ONLY",), end=("ROLLBACK",),
                   timeout_sql="SET SESSION max_statement_time = {s}")
 MYSQL = Dialect("mysql", begin=("START TRANSACTION READ ONLY",), end=("ROLLBACK",),
                 timeout_sql="SET SESSION max_execution_time = {ms}")
 
-UNREACHABLE = (*mysql_session.UNREACHABLE, 1040, 1045, 1049, 1053, 1927, 2000, 2014)
-SERVER_TIMEOUTS = mysql_session.STATEMENT_TIMEOUTS  # 1969 MariaDB, 3024 MySQL
+UNREACHABLE = (  # the client lost / never had the server, or the session cannot be used
+    1040, 1045, 1049, 1053, 1927, 2000, 2002, 2003, 2005, 2006, 2013, 2014, 2055,
+)
+SERVER_TIMEOUTS = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
 INTERRUPTED = 1317  # KILL QUERY
 READ_ONLY = (1792, 1836)  # read-only transaction / read-only server
 
@@ -45,7 +46,7 @@ def driver(target: TargetSettings, executor: Executor, max_idle: int) -> Threade
                 read_timeout=math.ceil(timeout_s) + 5, write_timeout=math.ceil(timeout_s) + 5,
             )
         except pymysql.err.MySQLError as exc:
-            where = mysql_session.where(params)
+            where = dsn.url_where(params)
             raise Unreachable(f"cannot connect to {where}: {_message(exc, password)}") from None
         with conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION READ ONLY")
@@ -79,10 +80,9 @@ def driver(target: TargetSettings, executor: Executor, max_idle: int) -> Threade
 
 def _params(target: TargetSettings) -> dict[str, Any]:
     try:
-        return mysql_session.parse_dsn(target)
-    except CollectorError:
-        message = "invalid DSN: expected mysql://user:password@host:port/database"
-        raise QueryFailed(message) from None
+        return dsn.url(target.dsn.reveal(), dsn.MYSQL)
+    except dsn.InvalidDsn as exc:
+        raise QueryFailed(str(exc)) from None
 
 
 def _code(exc: BaseException) -> int | None:
@@ -91,4 +91,4 @@ def _code(exc: BaseException) -> int | None:
 
 def _message(exc: BaseException, password: str | None) -> str:
     text = exc.args[1] if len(exc.args) > 1 else exc
-    return scrub(flatten(text), password)
+    return flatten(redact(str(text), password))

@@ -19,8 +19,8 @@ from sqlalchemy.pool import NullPool
 
 from planwatch.checks.drivers.base import CheckFailed, QueryFailed, TimedOut, Unreachable, flatten
 from planwatch.checks.drivers.dbapi import READ_ONLY_HINT, Dialect, Session, ThreadedDriver
-from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
+from planwatch.redaction import redact
 
 ORACLE = Dialect("oracle", begin=("SET TRANSACTION READ ONLY",))
 ORACLE_TIMEOUTS = ("DPY-4024", "ORA-01013", "ORA-03156")  # call timeout / user cancel
@@ -83,4 +83,4 @@ def set_call_timeout(session: Session, timeout_s: float) -> None:
 
 
 def _message(exc: Any, password: str | None) -> str:
-    return scrub(flatten(exc), password)
+    return flatten(redact(str(exc), password))

@@ -18,10 +18,11 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
+from planwatch import dsn
 from planwatch.checks.drivers.base import CLIENT_GRACE_S, QueryFailed, TimedOut, Unreachable
 from planwatch.checks.evaluation import RawResult
-from planwatch.collectors.pg_session import scrub, where
 from planwatch.config.settings import TargetSettings
+from planwatch.redaction import redact
 
 READ_ONLY = "25006"  # read_only_sql_transaction
 CANCELED = "57014"  # query_canceled (statement_timeout or a cancel request)
@@ -123,23 +124,19 @@ class PgDriver:
 
     def _describe(self, exc: BaseException, prefix: str | None = None) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
-        text = scrub(text, self._params.get("password"))
+        text = redact(text, self._params.get("password"))
         if prefix is None:
             state = getattr(exc, "sqlstate", None)
             return f"SQL error {state}: {text}" if state else f"SQL error: {text}"
-        return f"{prefix} {where(self._params)}: {text}"
+        return f"{prefix} {dsn.libpq_where(self._params)}: {text}"
 
 
 def parse(target: TargetSettings) -> dict[str, Any]:
     """libpq parameters of the target's DSN (URL with an optional `+driver`, or key=value)."""
-    dsn = target.dsn.reveal()
-    scheme, sep, rest = dsn.partition("://")
-    if sep and "+" in scheme:
-        dsn = scheme.split("+", 1)[0] + "://" + rest
     try:
-        return conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error:
-        raise QueryFailed("invalid DSN: not a libpq connection string or URL") from None
+        return dsn.libpq(target.dsn.reveal())
+    except dsn.InvalidDsn as exc:
+        raise QueryFailed(str(exc)) from None
 
 
 def _still_read_only(conn: psycopg.AsyncConnection[Any]) -> bool:

@@ -14,12 +14,11 @@ import math
 from concurrent.futures import Executor
 from typing import Any
 
+from planwatch import dsn
 from planwatch.checks.drivers.base import CheckFailed, QueryFailed, TimedOut, Unreachable, flatten
 from planwatch.checks.drivers.dbapi import Dialect, Session, ThreadedDriver
-from planwatch.collectors import sqlserver_source
-from planwatch.collectors.pg_session import scrub
 from planwatch.config.settings import TargetSettings
-from planwatch.errors import CollectorError
+from planwatch.redaction import redact
 
 SQLSERVER = Dialect(
     "sqlserver",
@@ -35,10 +34,9 @@ LOCK_TIMEOUT = 1222
 
 def driver(target: TargetSettings, executor: Executor, max_idle: int) -> ThreadedDriver:
     try:
-        params = sqlserver_source.parse_dsn(target)
-    except CollectorError:
-        message = "invalid DSN: expected mssql://user:password@host:1433/database"
-        raise QueryFailed(message) from None
+        params = dsn.url(target.dsn.reveal(), dsn.SQLSERVER)
+    except dsn.InvalidDsn as exc:
+        raise QueryFailed(str(exc)) from None
     password = params.get("password")
 
     def open_session(timeout_s: float) -> Session:
@@ -92,4 +90,4 @@ def _message(exc: BaseException, password: str | None) -> str:
     text: Any = exc.args[1] if len(exc.args) > 1 else exc
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return scrub(flatten(text), password)
+    return flatten(redact(str(text), password))
