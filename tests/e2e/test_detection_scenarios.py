@@ -40,7 +40,9 @@ def test_changes_are_alerted_with_the_right_verdict_and_nothing_else(
         o = by_name[name]
         assert o.detected, f"{name}: no alert within {TIMING.detect_windows} windows"
         assert o.verdict == o.expected, (name, o.verdict, o.summary)
-        assert o.seconds_to_alert is not None and o.seconds_to_alert <= 3 * window, o
+        # From the first slow interval: a role's new setting slows only sessions opened after
+        # the change, so the time from the change depends on the application's reconnects.
+        assert o.after_onset_s is not None and o.after_onset_s <= 3 * window, o
     assert "Seq Scan" in by_name["index_dropped"].summary or "Index Scan" in \
         by_name["index_dropped"].summary
     assert "subplan:hashed -> subplan:per row" in by_name["work_mem_for_role"].summary
