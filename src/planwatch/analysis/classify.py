@@ -113,9 +113,10 @@ def classify(
         return _unknown(baseline, None, details, NOT_ONGOING,
                         "no interval of the window is slow on its own")
     start, end = span
-    first = min(s.interval_start for s in usable)
-    if known.slowdown_since is not None and start == first and known.slowdown_since < start:
-        start = known.slowdown_since  # the slowdown fills the window: it began before it
+    if known.slowdown_since is not None and known.slowdown_since < start:
+        # Its alert is still active: the slowdown it reports began then (before the window,
+        # or before calm intervals of sessions not yet affected), and captures since count.
+        start = known.slowdown_since
     details["slowdown_since"] = start.isoformat()
     seen = _sightings(usable, known.sightings, start, end)
     old = baseline.dominant_plan_hash or _before(known.sightings, start)

@@ -193,3 +193,15 @@ def test_a_slowdown_longer_than_the_window_keeps_the_onset_its_alert_knows() -> 
                                                         NOW - 2 * STEP))
     assert got.cause is Cause.PLAN_CHANGE and got.onset == NOW - 2 * STEP
     assert verdict(BASE, recent, earlier).cause is Cause.PLAN_UNKNOWN  # without the hint
+
+
+def test_calm_intervals_inside_an_alerted_slowdown_do_not_move_its_onset() -> None:
+    """A setting that slows only new sessions: two calm intervals after the onset the alert
+    recorded do not discard the capture made since it."""
+    slow, normal = (30.0, 100, "aaaa", False), (10.0, 100, "aaaa", False)
+    recent = samples(slow, normal, normal, slow, slow)
+    early = PlanSighting("bbbb", NOW + STEP // 2, NOW + STEP // 2)
+    got = classify.classify(BASE, recent, settings=SETTINGS, plans=lambda ref, h: LOOKUP.get(h),
+                            known=classify.PlanEvidence((early,), None, NOW))
+    assert got.cause is Cause.PLAN_CHANGE and got.onset == NOW
+    assert verdict(BASE, recent, early).cause is Cause.PLAN_UNKNOWN  # no alert: onset moved
