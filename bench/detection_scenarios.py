@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=30, help="analysis window, s")
     parser.add_argument("--only", nargs="*", help="scenario names (default: all)")
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument("--keep", type=Path,
+                        help="keep planwatch's storage, config and log in this directory")
     args = parser.parse_args(argv)
     timing = scenarios.Timing(args.collection, args.analysis, args.window)
     chosen = [s for s in scenarios.SCENARIOS if not args.only or s.name in args.only]
@@ -40,24 +42,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         facts = common.machine(cluster)
         with tempfile.TemporaryDirectory(prefix="planwatch-scenarios-") as tmp:
-            report = scenarios.run(cluster, Path(tmp), scenarios=chosen, timing=timing,
+            workdir = args.keep or Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            report = scenarios.run(cluster, workdir, scenarios=chosen, timing=timing,
                                    log=lambda m: print(m, flush=True))
-            log_tail = (Path(tmp) / "planwatch.log").read_text()[-3000:]
+            log_tail = (workdir / "planwatch.log").read_text()[-3000:]
     finally:
         cluster.cleanup()
     rows = [[o.scenario, o.expected or "no alert", "yes" if o.detected else "no",
              o.seconds_to_alert if o.seconds_to_alert is not None else "-",
              o.after_onset_s if o.after_onset_s is not None else "-", o.verdict or "-",
-             len(o.false_alerts), o.resolved_after_s if o.resolved_after_s is not None else "-",
+             len(o.false_alerts), len(o.dropped_pending),
+             o.resolved_after_s if o.resolved_after_s is not None else "-",
              "PASS" if o.right else "MISS"] for o in report.outcomes]
     print()
     print(common.table(["scenario", "expected", "detected", "s to alert", "s after onset",
                         "verdict",
-                        "false alerts", "s to resolve", "result"], rows))
+                        "false alerts", "pending, dropped", "s to resolve", "result"], rows))
     for o in report.outcomes:
         print(f"\n{o.scenario}: at the alert: {o.summary}\n  at the end: {o.final}")
         for f in o.false_alerts:
             print(f"  false alert: {f}")
+        for f in o.dropped_pending:
+            print(f"  pending, dropped (never notified): {f}")
     delays = [r["after_12th_s"] for r in report.learning if r["after_12th_s"] is not None]
     print(f"\nlearning: {len(report.learning)} statements became usable; after their 12th "
           f"clean interval: max {max(delays, default=0):.1f}s, median "

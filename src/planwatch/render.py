@@ -132,7 +132,7 @@ def evidence_lines(d: Mapping[str, Any]) -> list[str]:
         moved = d.get(key)
         if isinstance(moved, Mapping) and moved.get("before") != moved.get("after"):
             out.append(f"{label} per call {moved.get('before'):g} -> {moved.get('after'):g}")
-    for key in ("spill",):
+    for key in ("spill", "same_work"):
         if d.get(key):
             out.append(str(d[key]))
     waits = d.get("waits") or {}

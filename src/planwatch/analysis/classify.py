@@ -172,6 +172,9 @@ def _same(
     if spill:
         details["spill"] = spill
     details["spill_suspected"] = spill is not None
+    cpu = evidence.same_work(details)
+    if cpu:
+        details["same_work"] = cpu
     ordered = sorted((s for s in usable if s.interval_start >= start),
                      key=lambda s: s.interval_start)
     spread = _spread([s.mean_ms for s in ordered])

@@ -19,6 +19,7 @@ ORDER_OF_MAGNITUDE = 10.0
 WAIT_SHARE = 0.3  # a wait event named as a cause from this share of the time up
 MIN_OBSERVATIONS = 5  # pg_stat_activity snapshots of the query before a share is stated
 CPU = "CPU"
+SAME_WORK = (0.8, 1.25)  # per-call rows and blocks within this ratio: the same work
 
 
 def per_call(samples: Sequence[QuerySample]) -> dict[str, float]:
@@ -71,6 +72,25 @@ def spill(details: dict[str, Any], settings: dict[str, str] | None = None) -> st
     was = f"{before:g}" if before else "none"
     return (f"spills to disk: {after:g} temp blocks per call (was {was}); a sort or hash no "
             f"longer fits in work_mem{where}")
+
+
+def same_work(details: dict[str, Any]) -> str | None:
+    """A sentence when the query does the same work per call (rows and shared blocks within
+    25 %, no new spill) and was not seen waiting: the extra time is CPU, taken by other load on
+    the server or a slower host, not by the query itself."""
+    for key in ("rows_per_call", "blks_per_call"):
+        ratio = details[key]["ratio"]
+        if ratio is not None and not SAME_WORK[0] <= ratio <= SAME_WORK[1]:
+            return None
+    temp = details["temp_blks_per_call"]
+    if temp["after"] > temp["before"] * SAME_WORK[1]:
+        return None
+    events = (details.get("waits") or {}).get("events") or []
+    if any(e["share"] >= WAIT_SHARE for e in events):  # even a few sightings of a wait count
+        return None
+    return ("the same work per call (rows and blocks unchanged) and not seen waiting: the "
+            "extra time is CPU, likely contention with other load on the server or a slower "
+            "host")
 
 
 def waits(samples: Iterable[QuerySample]) -> dict[str, Any] | None:

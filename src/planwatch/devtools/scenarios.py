@@ -114,7 +114,8 @@ class Outcome:
     verdict: str | None = None
     summary: str = ""  # the alert when it opened
     final: str = ""  # the same alert at the end of the run (evidence keeps coming in)
-    false_alerts: list[str] = field(default_factory=list)
+    false_alerts: list[str] = field(default_factory=list)  # opened: someone was notified
+    dropped_pending: list[str] = field(default_factory=list)  # pending, then normal again
     resolved_after_s: float | None = None
 
     @property
@@ -234,6 +235,7 @@ def _observe(
         out = outcomes[s.name]
         mine = expected[s.name][1] if s.name in expected else None
         out.false_alerts = scenario_reads.false_alerts(storage, s.name, mine)
+        out.dropped_pending = scenario_reads.dropped_pending(storage, s.name, mine)
         alert = scenario_reads.alert_for(storage, s.name, mine, wall0) if mine else None
         if alert is not None:
             out.final = f"{alert['details'].get('cause')} {_summary(alert)}"
@@ -259,6 +261,8 @@ def _summary(alert: dict[str, Any]) -> str:
         parts.append(d["waits"]["summary"])
     if d.get("spill"):
         parts.append(d["spill"])
+    if d.get("same_work"):
+        parts.append(d["same_work"])
     if d.get("plan_reason_text"):
         parts.append(d["plan_reason_text"])
     advice = d.get("index_advice") or {}

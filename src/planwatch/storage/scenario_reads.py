@@ -55,14 +55,25 @@ def alert_for(
 
 
 def false_alerts(storage: Storage, target: str, text_prefix: str | None) -> list[str]:
-    """Regression and hotspot alerts of the target other than the expected one (the
-    regression of the statement starting with `text_prefix`, if any)."""
+    """Regression and hotspot alerts of the target that opened (were notified), other than
+    the expected one (the regression of the statement starting with `text_prefix`, if any)."""
+    return _others(storage, target, text_prefix, opened=True)
+
+
+def dropped_pending(storage: Storage, target: str, text_prefix: str | None) -> list[str]:
+    """The same, for alerts that stayed pending and were dropped: never notified, shown for
+    transparency (the `for` period is what keeps them from paging anyone)."""
+    return _others(storage, target, text_prefix, opened=False)
+
+
+def _others(storage: Storage, target: str, text_prefix: str | None, *, opened: bool) -> list[str]:
     a, q = alerts_table, queries_table
-    stmt = (sa.select(a.c.kind, a.c.title, a.c.status, q.c.text)
+    stmt = (sa.select(a.c.kind, a.c.title, q.c.text)
             .outerjoin(q, sa.and_(q.c.target == a.c.target, q.c.database == a.c.database,
                                   q.c.query_id == a.c.query_id))
             .where(a.c.target == target, a.c.kind.in_(("regression", "hotspot")),
-                   a.c.status != "pending"))
+                   a.c.status != "pending",
+                   a.c.opened_at.is_not(None) if opened else a.c.opened_at.is_(None)))
     out = []
     with storage.connect() as conn:
         for row in conn.execute(stmt):

@@ -96,6 +96,14 @@ def test_the_same_plan_captured_after_the_onset_is_same_plan_with_what_else_chan
     assert got.details["spill_suspected"] is True
     assert "work_mem is 64kB" in got.details["spill"]
     assert got.details["plan_evidence"]["role"] == "app"
+    assert "same_work" not in got.details  # more rows and a spill: not the same work
+
+
+def test_the_same_work_per_call_without_waits_is_named_cpu() -> None:
+    recent = samples((30.0, 100, "aaaa", True), (31.0, 100, "aaaa", True), blks=21)
+    got = verdict(BASE, recent)
+    assert got.cause is Cause.SAME_PLAN
+    assert "the extra time is CPU" in got.details["same_work"]
 
 
 def test_generic_plan_unchanged_but_blocks_up_tenfold_is_unknown() -> None:
@@ -133,6 +141,13 @@ def test_waits_are_named_for_the_same_plan() -> None:
     assert got.cause is Cause.SAME_PLAN
     assert got.details["waits"]["summary"] == (
         "waiting on Lock/transactionid 80% of the time (8 of 10 observations)")
+    assert "same_work" not in got.details  # the wait is named instead
+
+
+def test_a_wait_seen_too_few_times_to_name_still_rules_out_cpu() -> None:
+    recent = samples((30.0, 100, "aaaa", True), extras={"activity": {"Lock/tuple": 2}})
+    got = verdict(BASE, recent)
+    assert "summary" not in got.details["waits"] and "same_work" not in got.details
 
 
 def test_wide_recent_spread_on_a_varied_baseline_is_parameter_sensitivity() -> None:
