@@ -318,6 +318,7 @@ def failover(found: Estate, storage: pgcluster.PgCluster, n: int, opt: Options,
         "gap_s_median": statistics.median(gaps.values()) if gaps else 0.0,
         "gap_s_max": max(gaps.values(), default=0.0),
         "overlapping_intervals": overlaps,
+        "workload_behind_s": load.behind_s,  # > an interval: some polls saw no new calls
     }
 
 
