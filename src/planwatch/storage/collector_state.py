@@ -35,13 +35,13 @@ def store_poll(
     `updated_at`: storage does not read the clock); None (and nothing written) when the
     stored snapshot is no longer the one taken at `measured_from`."""
     with st.begin() as conn:
+        # RETURNING, not rowcount: psycopg under SQLAlchemy 2.1 reports -1 for an INSERT.
         if measured_from is None:
             stmt = _sql.insert(conn, c).values(target=target, at=at, state=state, updated_at=at)
-            claimed = conn.execute(stmt.on_conflict_do_nothing(index_elements=["target"]))
+            claim = stmt.on_conflict_do_nothing(index_elements=["target"]).returning(c.c.target)
         else:
-            claimed = conn.execute(
-                sa.update(c).where(c.c.target == target, c.c.at == measured_from)
-                .values(at=at, state=state, updated_at=at))
-        if claimed.rowcount != 1:
+            claim = (sa.update(c).where(c.c.target == target, c.c.at == measured_from)
+                     .values(at=at, state=state, updated_at=at).returning(c.c.target))
+        if conn.execute(claim).first() is None:
             return None  # nothing was written: the claim itself changed no row
         return samples.write(conn, polled)
