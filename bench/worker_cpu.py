@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,13 +66,13 @@ def simulated_clock() -> Iterator[type[SimulatedClock]]:
         clock.datetime = real  # type: ignore[misc]
 
 
-class InlineExecutor(Executor):
+class InlineExecutor(ThreadPoolExecutor):
     """Runs each call at once in the submitting thread: cProfile sees only its own thread,
     so `--profile` runs the worker's blocking calls inline (the numbers then lack the
     threads' hand-over cost; measure without `--profile`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        super().__init__(max_workers=1)  # never starts its thread: `submit` runs the call
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -176,12 +176,13 @@ def main() -> None:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="cProfile the measured rounds; print the top N functions")
+    parser.add_argument("--profile-file", help="with --profile: save the pstats here too")
     parser.add_argument("--json", help="save the raw results here")
     args = parser.parse_args()
     logs.configure(args.log_level, "json", stream=sys.stderr)
     meter = Meter()
     if args.profile:
-        meter.profiler = cProfile.Profile()
+        meter.profiler = cProfile.Profile(time.process_time)
     print(common.machine(), flush=True)
     with ExitStack() as stack:
         monitored = stack.enter_context(pgcluster.running_cluster({
@@ -208,6 +209,8 @@ def main() -> None:
         pstats.Stats(meter.profiler, stream=out).sort_stats("cumulative").print_stats(
             args.profile)
         print(out.getvalue())
+        if args.profile_file:
+            meter.profiler.dump_stats(args.profile_file)
     common.write_json(args.json, "worker_cpu", {"options": vars(args), "result": result,
                                                 "samples": meter.cpu})
 
