@@ -83,6 +83,46 @@ class InlineExecutor(ThreadPoolExecutor):
         return future
 
 
+PHASES = (  # (module, attribute): CPU of each call summed under "module.attribute"
+    ("planwatch.storage.samples", "window"), ("planwatch.analysis.regressions", "suspects"),
+    ("planwatch.analysis.regressions", "evaluate"), ("planwatch.analysis.hotspots", "shifts"),
+    ("planwatch.storage.baselines", "load"), ("planwatch.storage.alerts", "find_active"),
+    ("planwatch.jobs.analysis", "_transitions"), ("planwatch.jobs.analysis", "_newcomers"),
+    ("planwatch.jobs.analysis", "_learn"), ("planwatch.jobs.analysis", "_group"),
+    ("planwatch.jobs.plan_evidence", "known"), ("planwatch.jobs.analysis", "analyze_target"),
+    ("planwatch.collectors.core", "Cycle._collect"),
+    ("planwatch.collectors.postgres", "PostgresEngine.snapshot"),
+    ("planwatch.collectors.postgres", "PostgresEngine.compute"),
+    ("planwatch.collectors.core", "Cycle.saved_state"),
+    ("planwatch.storage.collector_state", "store_poll"), ("planwatch.storage.samples", "write"),
+    ("planwatch.storage.targets", "set_status"), ("planwatch.storage.plan_requests", "pending"),
+    ("planwatch.storage.plan_requests", "record"), ("planwatch.storage.job_runs", "start"),
+    ("planwatch.storage.job_runs", "finish"), ("planwatch.jobs.collection", "_persist"),
+)
+
+
+def time_phases(spent: dict[str, float]) -> None:
+    """Wrap each of PHASES to add its CPU seconds to `spent` (nested calls count in both)."""
+    import importlib
+
+    for module_name, attr in PHASES:
+        owner: Any = importlib.import_module(module_name)
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        fn = getattr(owner, name)
+
+        def timed(*args: Any, _fn: Any = fn, _key: str = f"{module_name}.{attr}",
+                  **kwargs: Any) -> Any:
+            t0 = time.process_time()
+            try:
+                return _fn(*args, **kwargs)
+            finally:
+                spent[_key] = spent.get(_key, 0.0) + time.process_time() - t0
+
+        setattr(owner, name, timed)
+
+
 def workload(statements: int) -> bytes:
     """Distinct parse trees (1..n output columns), one multi-statement round trip."""
     return ";".join("SELECT " + ",".join(["1"] * k) for k in range(1, statements + 1)).encode()
@@ -105,6 +145,7 @@ class Meter:
     def __init__(self) -> None:
         self.cpu: dict[str, list[float]] = {"poll": [], "analysis": [], "heartbeat": []}
         self.profiler: cProfile.Profile | None = None
+        self.phases: dict[str, float] = {}  # filled by `time_phases`, measured rounds only
 
     async def run(self, kind: str, jobs: list[Callable[[], Any]], measured: bool) -> float:
         if measured and self.profiler is not None:
@@ -135,6 +176,8 @@ async def drive(cfg: Settings, databases: list[str], cluster: pgcluster.PgCluste
             names = [f"collection:{t.name}" for t in cfg.targets]
             for round_ in range(args.warmup + args.rounds):
                 measured = round_ >= args.warmup
+                if round_ == args.warmup:
+                    meter.phases.clear()
                 for _ in range(args.interval // 15):
                     sim.offset += timedelta(seconds=15)
                     await meter.run("heartbeat", [lambda: run("heartbeat")], measured)
@@ -176,11 +219,15 @@ def main() -> None:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="cProfile the measured rounds; print the top N functions")
+    parser.add_argument("--phases", action="store_true",
+                        help="CPU seconds of the main functions over the measured rounds")
     parser.add_argument("--profile-file", help="with --profile: save the pstats here too")
     parser.add_argument("--json", help="save the raw results here")
     args = parser.parse_args()
     logs.configure(args.log_level, "json", stream=sys.stderr)
     meter = Meter()
+    if args.phases:
+        time_phases(meter.phases)
     if args.profile:
         meter.profiler = cProfile.Profile(time.process_time)
     print(common.machine(), flush=True)
@@ -211,6 +258,8 @@ def main() -> None:
         print(out.getvalue())
         if args.profile_file:
             meter.profiler.dump_stats(args.profile_file)
+    for key, seconds in sorted(meter.phases.items(), key=lambda kv: -kv[1]):
+        print(f"{seconds:8.3f} s  {key}")
     common.write_json(args.json, "worker_cpu", {"options": vars(args), "result": result,
                                                 "samples": meter.cpu})
 
