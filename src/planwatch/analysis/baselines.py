@@ -64,7 +64,8 @@ def summarize(samples: Iterable[QuerySample]) -> WindowStats | None:
     column on its own) and one for the spread: analysis summarises every query's window on
     every run."""
     chosen = usable(samples)
-    calls = total = rows = blks = temp = 0
+    calls = rows = blks = temp = 0
+    total = 0.0  # 0.0 + x is x, as in sum(): the same float sums
     plans: dict[str, int] = {}
     for s in chosen:
         calls += s.calls

@@ -124,7 +124,8 @@ def _upsert_json(conn: sa.Connection, columns: list[list[Any]]) -> None:
 @functools.cache
 def _json_upsert() -> postgresql.Insert:
     """INSERT .. SELECT FROM json_to_recordset(:rows) .. ON CONFLICT DO UPDATE, built once."""
-    types = {"interval_start": _RAW_TIME, "interval_end": _RAW_TIME, "extras": postgresql.JSONB}
+    types: dict[str, Any] = {"interval_start": _RAW_TIME, "interval_end": _RAW_TIME,
+                             "extras": postgresql.JSONB}
     found = sa.func.json_to_recordset(sa.cast(sa.bindparam("rows", type_=sa.Text),
                                               postgresql.JSON)).table_valued(
         *(sa.column(n, types.get(n, s.c[n].type)) for n in _COLUMNS)).render_derived(
