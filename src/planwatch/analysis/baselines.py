@@ -32,6 +32,11 @@ def dominant_plan(samples: Iterable[QuerySample]) -> str | None:
     for s in samples:
         if s.plan_hash is not None:
             calls[s.plan_hash] = calls.get(s.plan_hash, 0) + s.calls
+    return _most_calls(calls)
+
+
+def _most_calls(calls: dict[str, int]) -> str | None:
+    """The plan hash with most calls, ties to the smallest hash; None when there is none."""
     if not calls:
         return None
     return min(calls.items(), key=lambda kv: (-kv[1], kv[0]))[0]
@@ -53,25 +58,40 @@ class WindowStats:
 
 
 def summarize(samples: Iterable[QuerySample]) -> WindowStats | None:
-    """Statistics of the usable samples, or None when there were no calls."""
+    """Statistics of the usable samples, or None when there were no calls.
+
+    One pass for the sums (in sample order, so every float sum is the same as summing each
+    column on its own) and one for the spread: analysis summarises every query's window on
+    every run."""
     chosen = usable(samples)
-    calls = sum(s.calls for s in chosen)
+    calls = rows = blks = temp = 0
+    total = 0.0  # 0.0 + x is x, as in sum(): the same float sums
+    plans: dict[str, int] = {}
+    for s in chosen:
+        calls += s.calls
+        total += s.total_ms
+        rows += s.rows
+        blks += s.blks_hit + s.blks_read
+        temp += s.blks_temp
+        if s.plan_hash is not None:
+            plans[s.plan_hash] = plans.get(s.plan_hash, 0) + s.calls
     if calls == 0:
         return None
-    mean = sum(s.total_ms for s in chosen) / calls
+    mean = total / calls
     n = len(chosen)
-    sq = sum(s.calls * (s.mean_ms - mean) ** 2 for s in chosen) / calls
+    means = tuple(s.mean_ms for s in chosen)
+    sq = sum(s.calls * (m - mean) ** 2 for s, m in zip(chosen, means, strict=True)) / calls
     std = math.sqrt(sq * n / (n - 1)) if n > 1 else 0.0
     return WindowStats(
         n=n,
         calls=calls,
         mean_ms=mean,
         std_ms=std,
-        means=tuple(s.mean_ms for s in chosen),
-        dominant_plan_hash=dominant_plan(chosen),
-        rows_per_call=sum(s.rows for s in chosen) / calls,
-        blks_per_call=sum(s.blks_hit + s.blks_read for s in chosen) / calls,
-        temp_blks_per_call=sum(s.blks_temp for s in chosen) / calls,
+        means=means,
+        dominant_plan_hash=_most_calls(plans),
+        rows_per_call=rows / calls,
+        blks_per_call=blks / calls,
+        temp_blks_per_call=temp / calls,
     )
 
 

@@ -99,7 +99,9 @@ class SessionFacts:
     schema: str
     has_info: bool
     columns: pg_columns.ColumnMap
-    statements_sql: sql.Composed  # identity columns, then `counter_names` in this order
+    # Identity columns, then `counter_names` in this order; rendered once per session (as
+    # composed SQL, psycopg would quote its ~40 identifiers again on every poll).
+    statements_sql: sql.SQL
     counter_names: tuple[str, ...]  # canonical names of the statement's counter columns
     integer_counters: frozenset[str]  # canonical names of the whole-number counters
 
@@ -131,7 +133,7 @@ def detect(conn: Connection, target: str) -> SessionFacts:
         superuser=bool(facts["superuser"]), read_all_stats=bool(facts["read_all_stats"]),
         max_entries=int(facts["max_entries"]),
         schema=schema, has_info=has_info, columns=columns,
-        statements_sql=_statements_sql(schema, columns, decimal),
+        statements_sql=sql.SQL(_statements_sql(schema, columns, decimal).as_string(conn)),
         counter_names=tuple(columns.counters.values()),
         integer_counters=frozenset(
             columns.counters[name] for name, type_ in typed

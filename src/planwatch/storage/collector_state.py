@@ -35,13 +35,23 @@ def store_poll(
     `updated_at`: storage does not read the clock); None (and nothing written) when the
     stored snapshot is no longer the one taken at `measured_from`."""
     with st.begin() as conn:
+        # RETURNING, not rowcount: psycopg under SQLAlchemy 2.1 reports -1 for an INSERT.
         if measured_from is None:
             stmt = _sql.insert(conn, c).values(target=target, at=at, state=state, updated_at=at)
-            claimed = conn.execute(stmt.on_conflict_do_nothing(index_elements=["target"]))
+            claimed = conn.execute(stmt.on_conflict_do_nothing(index_elements=["target"])
+                                   .returning(c.c.target)).first()
         else:
-            claimed = conn.execute(
-                sa.update(c).where(c.c.target == target, c.c.at == measured_from)
-                .values(at=at, state=state, updated_at=at))
-        if claimed.rowcount != 1:
+            values = _sql.params({"at": at, "state": state, "updated_at": at})
+            claimed = conn.execute(_ADVANCE, {"target_name": target,
+                                              "measured_from": measured_from, **values}).first()
+        if claimed is None:
             return None  # nothing was written: the claim itself changed no row
         return samples.write(conn, polled)
+
+
+_ADVANCE = (  # built once: every poll runs it (`_sql.bound`)
+    sa.update(c)
+    .where(c.c.target == sa.bindparam("target_name"), c.c.at == sa.bindparam("measured_from"))
+    .values(_sql.bound(c, ("at", "state", "updated_at")))
+    .returning(c.c.target)
+)

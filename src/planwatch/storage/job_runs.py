@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from planwatch.errors import NotFound
 from planwatch.model.jobs import JobRun, JobStatus, ResultStatus
+from planwatch.storage import _sql
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import job_runs as j
 
@@ -16,7 +17,7 @@ from planwatch.storage.tables import job_runs as j
 def start(st: Storage, run: JobRun) -> int:
     """Record a run (usually Running); its id is the correlation id of the run's log lines."""
     with st.begin() as conn:
-        run_id: int = conn.execute(sa.insert(j).values(_row(run)).returning(j.c.id)).scalar_one()
+        run_id: int = conn.execute(_START, _sql.params(_row(run))).scalar_one()
     return run_id
 
 
@@ -46,7 +47,7 @@ def finish(
         "next_retry_at": next_retry_at,
     }
     with st.begin() as conn:
-        done = conn.execute(sa.update(j).where(j.c.id == run_id).values(values))
+        done = conn.execute(_FINISH, {"run_id": run_id, **_sql.params(values)})
     if done.rowcount == 0:
         raise NotFound(f"job run {run_id} does not exist")
 
@@ -72,6 +73,15 @@ def recent(
             stmt = stmt.where(column == value)
     with st.connect() as conn:
         return [_from_row(r) for r in conn.execute(stmt)]
+
+
+_ROW = ("job_type", "job_name", "worker_id", "target", "status", "priority", "scheduled_at",
+        "started_at", "completed_at", "duration_ms", "result_status", "message", "error",
+        "retry_count", "max_retries", "next_retry_at", "data")
+_FINISHED = ("status", "result_status", "completed_at", "duration_ms", "message", "error",
+             "data", "retry_count", "next_retry_at")
+_START = sa.insert(j).values(_sql.bound(j, _ROW)).returning(j.c.id)
+_FINISH = sa.update(j).where(j.c.id == sa.bindparam("run_id")).values(_sql.bound(j, _FINISHED))
 
 
 def _row(run: JobRun) -> dict[str, Any]:

@@ -40,14 +40,9 @@ def request(st: Storage, requests: Sequence[PlanRequest]) -> None:
 def pending(st: Storage, target: str, since: datetime) -> list[PlanRequest]:
     """The target's requests made after `since` and not attempted since, oldest first (an
     older request nobody renewed is no longer wanted)."""
-    stmt = (
-        _select()
-        .where(q.c.target == target, r.c.requested_at > since)
-        .where(sa.or_(r.c.attempted_at.is_(None), r.c.attempted_at < r.c.requested_at))
-        .order_by(r.c.requested_at, q.c.id)
-    )
     with st.connect() as conn:
-        return [_from_row(row) for row in conn.execute(stmt)]
+        found = conn.execute(_PENDING, {"target_name": target, "since": since})
+        return [_from_row(row) for row in found]
 
 
 def for_target(st: Storage, target: str) -> dict[tuple[str, str], PlanRequest]:
@@ -86,6 +81,14 @@ def expire(st: Storage, before: datetime) -> int:
 
 def _select() -> sa.Select[Any]:
     return sa.select(r, q.c.target, q.c.database, q.c.query_id).join(q, q.c.id == r.c.query_pk)
+
+
+_PENDING = (  # built once: every poll asks (`_sql.bound`)
+    _select()
+    .where(q.c.target == sa.bindparam("target_name"), r.c.requested_at > sa.bindparam("since"))
+    .where(sa.or_(r.c.attempted_at.is_(None), r.c.attempted_at < r.c.requested_at))
+    .order_by(r.c.requested_at, q.c.id)
+)
 
 
 def _ref(x: PlanRequest) -> QueryRef:

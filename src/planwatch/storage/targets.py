@@ -80,9 +80,17 @@ def set_status(
         values["last_collected_at"] = at
         values["health"] = _health_json(health) if health else None
     with st.begin() as conn:
-        done = conn.execute(sa.update(t).where(t.c.name == name).values(values))
+        stmt = _SET_UP if up else _SET_DOWN
+        done = conn.execute(stmt, {"target_name": name, **_sql.params(values)})
     if done.rowcount == 0:
         raise NotFound(f"target {name!r} is not known to storage; sync targets first")
+
+
+_STATUS = ("up", "last_error", "status_at", "fatal")
+_SET_DOWN = sa.update(t).where(t.c.name == sa.bindparam("target_name")).values(
+    _sql.bound(t, _STATUS))
+_SET_UP = sa.update(t).where(t.c.name == sa.bindparam("target_name")).values(
+    _sql.bound(t, (*_STATUS, "last_collected_at", "health")))
 
 
 def list_all(st: Storage) -> list[TargetRecord]:
