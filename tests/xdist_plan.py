@@ -1,0 +1,54 @@
+"""How the suite is spread over xdist workers (scripts/test: `-n 3 --dist loadgroup`).
+
+- Every module under tests/integration, tests/e2e and tests/migration is one xdist group: its
+  module-scoped servers start once, on one worker. Unit tests are spread one by one.
+- The longest files come first, so no worker starts one of them when the rest is nearly done.
+- The timing-sensitive scenario files share one group (they run one after another on one
+  worker) so that they never run alongside each other; the other workers go on meanwhile.
+
+Without xdist the order is used as it is and the groups do nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from marker_policy import SERVER_DIRS, TESTS
+
+# Longest first (seconds measured alone, docs/benchmarks.md "Test suite").
+LONGEST_FIRST = (
+    "e2e/test_detection_scenarios.py",
+    "e2e/test_container.py",
+    "e2e/test_failures.py",
+    "e2e/test_mariadb_scenarios.py",
+    "e2e/test_fleet.py",
+    "e2e/test_delivery_signals.py",
+    "e2e/browser/test_dashboard_browser.py",
+    "e2e/test_cli.py",
+    "e2e/test_cli_usage.py",
+)
+# Scenario runs that judge detection latency against real time: never two at once.
+TIMING_SENSITIVE = frozenset({
+    "e2e/test_detection_scenarios.py",
+    "e2e/test_mariadb_scenarios.py",
+})
+TIMING_GROUP = "timing-sensitive"
+
+
+def _relpath(item: pytest.Item) -> str:
+    try:
+        return item.path.resolve().relative_to(TESTS).as_posix()
+    except ValueError:
+        return item.path.as_posix()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_relpath(item), len(rank)))  # stable: files intact
+    for item in items:
+        path = _relpath(item)
+        if path.split("/")[0] not in SERVER_DIRS or item.get_closest_marker("xdist_group"):
+            continue
+        group = TIMING_GROUP if path in TIMING_SENSITIVE else path
+        item.add_marker(pytest.mark.xdist_group(group))
