@@ -26,7 +26,7 @@ from planwatch.storage.engine import Storage
 from planwatch.storage.tables import job_runs, workers
 from polling import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TARGETS = ["t1", "t2", "t3", "t4"]
 HEARTBEAT_S = 1

@@ -27,7 +27,7 @@ from planwatch.devtools.mariadbserver import MariaDbServer
 from planwatch.model.alerts import Alert, AlertKind, AlertStatus
 from planwatch.storage import alerts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 POLL_S = 1.0
 WINDOW_S = 5
