@@ -1,4 +1,4 @@
-"""How the suite is spread over xdist workers (scripts/test: `-n 4 --dist loadgroup`).
+"""How the suite is spread over xdist workers (scripts/test: `-n 3 --dist loadgroup`).
 
 - Every module under tests/integration, tests/e2e and tests/migration is one xdist group: its
   module-scoped servers start once, on one worker. Unit tests (and the long tests of
