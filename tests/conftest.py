@@ -1,15 +1,17 @@
-"""Shared fixtures: a throwaway PostgreSQL cluster (session) and storage URLs per backend."""
+"""Shared fixtures: throwaway PostgreSQL and MariaDB servers (one of each per session, and per
+xdist worker: each picks a free port and a fresh temp dir). Storage databases are in
+storage_templates.py, the marker rules in marker_policy.py, the xdist plan in xdist_plan.py."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from planwatch.devtools import mariadbserver, pgcluster
 from shared_fixtures import FIXTURES  # noqa: F401  (re-exported for older imports)
+
+pytest_plugins = ["marker_policy", "storage_templates", "xdist_plan"]
 
 
 @pytest.fixture(scope="session")
@@ -20,27 +22,6 @@ def pg_cluster() -> Iterator[pgcluster.PgCluster]:
         yield cluster
     finally:
         cluster.cleanup()
-
-
-@pytest.fixture
-def pg_database(pg_cluster: pgcluster.PgCluster) -> Iterator[str]:
-    """A fresh, empty database on the throwaway cluster; yields its name."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    pg_cluster.psql(f"CREATE DATABASE {name}")
-    try:
-        yield name
-    finally:
-        pg_cluster.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A storage URL for an empty database on each supported backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'planwatch.db'}"
-    db = request.getfixturevalue("pg_database")
-    cluster: pgcluster.PgCluster = request.getfixturevalue("pg_cluster")
-    return cluster.url(db)
 
 
 @pytest.fixture(scope="session")

@@ -292,6 +292,8 @@ def running(tmp_path: Path, pg_cluster: PgCluster, setup: Setup) -> Iterator[Wor
     config = fast_config(tmp_path, [target])
     with WorkerProcess(write_config(tmp_path / "pw.yaml", config)) as worker:
         worker.wait_ready()
+        # HTTP is live before the worker has migrated its storage and registered itself
+        wait_for(worker.runs, what="the worker's first job run", process=worker)
         yield worker
 
 

@@ -22,6 +22,8 @@ from planwatch.model.findings import Severity
 from planwatch.storage import alerts
 from planwatch.storage.engine import Storage
 
+pytestmark = pytest.mark.integration
+
 BROKEN = {"targets": [{"name": "a", "engine": "postgress", "dsn": "host=h"},
                       {"name": "b", "dsn": "nosuch://u:pw@h/db"}]}
 

@@ -23,7 +23,7 @@ from planwatch.model.jobs import JobRun, WorkerStatus
 from planwatch.storage import alerts, job_runs, notifications, workers
 from planwatch.storage.engine import Storage
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HEARTBEAT_S = 1
 
 

@@ -24,8 +24,9 @@ from planwatch.model.alerts import Alert
 from planwatch.storage import alerts, leases, worker_metrics
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import job_runs, workers
+from polling import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TARGETS = ["t1", "t2", "t3", "t4"]
 HEARTBEAT_S = 1
@@ -80,12 +81,7 @@ def start_worker(
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    wait_until(check, timeout, 0.25, what=what)
 
 
 def target_holders(st: Storage) -> dict[str, str]:
@@ -145,7 +141,16 @@ def test_two_workers_share_targets_and_survive_a_killed_peer(
         ) == [2, 2], 30)
         names = {i: n for i, (n, _) in worker_ids(st).items()}
         split_at = datetime.now(UTC)
-        time.sleep(4)
+
+        def worked() -> bool:  # the evidence the assertions below judge has been written
+            snaps = worker_metrics.recent(st)
+            return (all(runs_by_worker(st, f"collection:{t}", split_at)
+                        for t in target_holders(st))
+                    and set(analysed_by_worker(st, split_at)) == set(names)
+                    and {m.worker_id for m in snaps} == set(names)
+                    and max(m.jobs_run for m in snaps) > 0)
+
+        wait_for("every target collected, every worker analysing and snapshotted", worked, 30)
         # Each target is collected and analysed by its lease holder only (work follows the
         # target): every worker analyses, each exactly the targets it holds.
         holders = target_holders(st)

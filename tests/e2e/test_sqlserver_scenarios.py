@@ -31,6 +31,8 @@ from planwatch.model.alerts import Alert, AlertKind
 from planwatch.storage import alerts
 from shared_fixtures import FIXTURES
 
+pytestmark = pytest.mark.integration
+
 FAST, SLOW, LAST = 40, 12, 52  # intervals on the seek plan, on the scan plan, in all
 RECOMMENDED_FROM = 46
 QUERY_HASH = bytes.fromhex("179B1350F4CDE9FA")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from workerproc import WorkerProcess, fast_config, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _messages(sock: socket.socket) -> list[str]:

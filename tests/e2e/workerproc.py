@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from planwatch.devtools.pgcluster import free_port
 from planwatch.model.jobs import JobRun
 from planwatch.storage import job_runs
 from planwatch.storage.engine import Storage
+from polling import wait_until
 
 T = TypeVar("T")
 
@@ -92,19 +92,18 @@ def wait_for(
     condition: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.2,
     what: str = "condition", process: WorkerProcess | None = None,
 ) -> T:
-    """Poll until `condition()` is truthy and return it; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll until `condition()` is truthy and return it; fail with `what` after `timeout`
+    (at once if `process` exits meanwhile)."""
+
+    def check() -> T | None:
         value = condition()
-        if value:
-            return value
-        if process is not None and process.proc.poll() is not None:
+        if not value and process is not None and process.proc.poll() is not None:
             raise AssertionError(f"worker exited ({process.proc.returncode}) while waiting for "
                                  f"{what}:\n{process.stderr()[-3000:]}")
-        if time.monotonic() > deadline:
-            extra = f"\n{process.stderr()[-3000:]}" if process is not None else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
-        time.sleep(interval)
+        return value
+
+    detail = (lambda: process.stderr()[-3000:]) if process is not None else None
+    return wait_until(check, timeout, interval, what=what, detail=detail)
 
 
 def write_config(path: Path, config: Mapping[str, Any]) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from planwatch.devtools.mariadbserver import MariaDbServer
 from planwatch.devtools.pgcluster import PgCluster, free_port
 from planwatch.errors import PlanwatchError
 from planwatch.storage.engine import Storage
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -131,10 +131,7 @@ def pg_role(pg_cluster: PgCluster) -> Iterator[str]:
     line = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
     hba.write_text(line + hba.read_text())  # first match wins: only this role needs one
     pg_cluster.psql("SELECT pg_reload_conf()")
-    deadline = time.monotonic() + 30
-    while not _refused(pg_cluster, role):
-        assert time.monotonic() < deadline, "the server never asked for the password"
-        time.sleep(0.1)
+    wait_until(lambda: _refused(pg_cluster, role), 30, what="the server to ask for the password")
     try:
         yield role
     finally:

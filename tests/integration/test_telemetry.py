@@ -18,6 +18,8 @@ from planwatch.config import loader
 from planwatch.errors import ConfigError
 from planwatch.storage import job_runs
 
+pytestmark = pytest.mark.integration
+
 
 class Receiver(ThreadingHTTPServer):
     """An OTLP/HTTP collector stand-in: stores every POST body by path, answers 200."""

@@ -16,6 +16,8 @@ from planwatch.storage import workers
 from planwatch.storage.engine import Storage
 from planwatch.winservice import ServiceRunner, main
 
+pytestmark = pytest.mark.integration
+
 
 def test_runner_starts_the_worker_and_stops_on_request(tmp_path: Path) -> None:
     db = tmp_path / "planwatch.db"

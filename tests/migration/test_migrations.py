@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from planwatch.storage import partitions, tables
 from planwatch.storage.engine import Storage
+
+pytestmark = pytest.mark.integration
 
 
 def schema_diff(st: Storage, metadata: sa.MetaData) -> list[Any]:
@@ -19,8 +22,8 @@ def schema_diff(st: Storage, metadata: sa.MetaData) -> list[Any]:
         return list(compare_metadata(context, metadata))
 
 
-def test_migrate_produces_the_declared_schema(storage_url: str) -> None:
-    st = Storage.open(storage_url)
+def test_migrate_produces_the_declared_schema(empty_storage_url: str) -> None:
+    st = Storage.open(empty_storage_url)
     try:
         assert not st.schema_current()
         st.migrate()

@@ -1,4 +1,5 @@
-"""Fixtures for alerting integration tests: migrated storage, real receivers, job deps."""
+"""Fixtures for alerting integration tests: real receivers and job deps (over the shared
+migrated `storage`, tests/storage_templates.py)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,6 @@ from planwatch.jobs.deps import JobDeps
 from planwatch.runtime import RuntimeState
 from planwatch.scheduling.breaker import BreakerBoard
 from planwatch.storage.engine import Storage
-
-
-@pytest.fixture
-def storage(storage_url: str) -> Iterator[Storage]:
-    st = Storage.open(storage_url)
-    st.migrate()
-    try:
-        yield st
-    finally:
-        st.close()
 
 
 @pytest.fixture

@@ -17,17 +17,22 @@ from planwatch.jobs import alert_processing
 from planwatch.storage import alerts, notifications
 from planwatch.storage.engine import Storage
 
+pytestmark = pytest.mark.integration
+
+
+SQLITE_ONLY = pytest.mark.parametrize("storage_url", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Storage:
-    url = f"sqlite:///{tmp_path / 'pw.db'}"
-    monkeypatch.setenv("PLANWATCH_STORAGE__URL", url)
+def db(storage: Storage, storage_url: str, tmp_path: Path,
+       monkeypatch: pytest.MonkeyPatch) -> Storage:
+    """The migrated storage, also the CLI's (through the environment)."""
+    monkeypatch.setenv("PLANWATCH_STORAGE__URL", storage_url)
     monkeypatch.chdir(tmp_path)
-    st = Storage.open(url)
-    st.migrate()
-    return st
+    return storage
 
 
+@SQLITE_ONLY
 def test_silences_add_list_expire(db: Storage, capsys: pytest.CaptureFixture[str]) -> None:
     try:
         assert cli.main(["silences", "add", "target=orders-*", "kind=regression",
@@ -52,6 +57,7 @@ def test_silences_add_list_expire(db: Storage, capsys: pytest.CaptureFixture[str
         db.close()
 
 
+@SQLITE_ONLY
 def test_alerts_ack_and_resolve_with_comment(
     db: Storage, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -86,6 +92,7 @@ alerting:
     assert doc["type"] == "daily_summary" and doc["text"].startswith("planwatch daily summary")
 
 
+@SQLITE_ONLY
 def test_notifications_failed_and_resend(
     db: Storage, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alerting_support import T0, make_settings, regression_alert
 from receivers import SmtpReceiver, WebhookReceiver, body_text, free_port
@@ -20,6 +21,8 @@ from planwatch.jobs.deps import JobDeps
 from planwatch.storage import alerts, notifications
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import alert_events
+
+pytestmark = pytest.mark.integration
 
 Deps = Callable[[Settings], JobDeps]
 NO_WAIT = timedelta(0)

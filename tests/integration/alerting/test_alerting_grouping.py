@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from alerting_support import T0, make_settings, regression_alert
 from receivers import WebhookReceiver
 
@@ -17,6 +18,8 @@ from planwatch.jobs.deps import JobDeps
 from planwatch.model.alerts import Alert, AlertStatus
 from planwatch.storage import alerts
 from planwatch.storage.engine import Storage
+
+pytestmark = pytest.mark.integration
 
 Deps = Callable[[Settings], JobDeps]
 

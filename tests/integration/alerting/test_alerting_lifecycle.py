@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from alerting_support import T0, make_settings, regression_alert
 from receivers import WebhookReceiver
 
@@ -25,6 +26,8 @@ from planwatch.model.samples import QueryRef
 from planwatch.storage import alerts
 from planwatch.storage import silences as silence_store
 from planwatch.storage.engine import Storage
+
+pytestmark = pytest.mark.integration
 
 Deps = Callable[[Settings], JobDeps]
 REF = QueryRef("orders-db", "shop", "101", "fp101")

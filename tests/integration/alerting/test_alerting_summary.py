@@ -24,6 +24,8 @@ from planwatch.storage import alerts, plans, samples, targets
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import check_results
 
+pytestmark = pytest.mark.integration
+
 Deps = Callable[[Settings], JobDeps]
 NOW = T0 + timedelta(days=1)
 

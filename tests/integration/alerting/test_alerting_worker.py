@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from alerting_support import regression_alert
 from receivers import WebhookReceiver
 
@@ -15,6 +16,8 @@ from planwatch.model.jobs import ResultStatus
 from planwatch.storage import alerts, notifications
 from planwatch.storage.engine import Storage
 from planwatch.web import metrics
+
+pytestmark = pytest.mark.integration
 
 
 def write_config(tmp_path: Path, hook: str) -> Path:

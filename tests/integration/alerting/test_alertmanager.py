@@ -4,7 +4,6 @@ alerts are re-posted, and resolving in planwatch resolves them there."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from planwatch.jobs.deps import JobDeps
 from planwatch.model.alerts import Alert, AlertStatus
 from planwatch.storage import alerts
 from planwatch.storage.engine import Storage
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 Deps = Callable[[Settings], JobDeps]
@@ -38,14 +38,7 @@ def alertmanager(tmp_path: Path, webhook: WebhookReceiver) -> Iterator[Alertmana
 
 
 def wait_for(what: str, found: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = found()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    return wait_until(found, timeout, 0.2, what=what)
 
 
 def fresh(qid: str, now: datetime, **kw: Any) -> Alert:

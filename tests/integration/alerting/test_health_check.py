@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from types import SimpleNamespace
 
+import pytest
 from alerting_support import T0, make_settings, regression_alert
 from receivers import WebhookReceiver
 
@@ -18,6 +19,8 @@ from planwatch.scheduling.runner import JobState
 from planwatch.storage import alerts, targets
 from planwatch.storage.engine import Storage
 from planwatch.web import health
+
+pytestmark = pytest.mark.integration
 
 Deps = Callable[[Settings], JobDeps]
 

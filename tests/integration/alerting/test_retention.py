@@ -15,6 +15,8 @@ from planwatch.storage import maintenance, retention, samples
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import query_samples, query_samples_hourly, to_db
 
+pytestmark = pytest.mark.integration
+
 QUERIES, INTERVALS = 1000, 1000  # one million samples, one every 5 minutes per query
 EXPIRED = 863  # intervals ending before the cutoff (3 days of 5-minute intervals, less one)
 STEP_S = 300

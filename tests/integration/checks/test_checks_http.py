@@ -22,6 +22,8 @@ from planwatch.checks.evaluation import Judgement
 from planwatch.config.settings import CheckSettings
 from planwatch.model.checks import CheckStatus
 
+pytestmark = pytest.mark.integration
+
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 
 

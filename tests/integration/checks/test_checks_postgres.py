@@ -12,6 +12,7 @@ from checks_support import MakeRunner, check, settings
 
 from planwatch.devtools import pgcluster
 from planwatch.model.checks import CheckStatus
+from polling import async_wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +120,8 @@ async def test_broken_sql_is_clear_and_others_keep_running(
     runner = make_runner(s)
     stop = asyncio.Event()
     loop = asyncio.create_task(runner.run(stop))
-    await asyncio.sleep(2.5)
+    await async_wait_until(lambda: all(st.runs >= 2 for st in runner.stats()), 30,
+                           what="two runs of each check")
     stop.set()
     await loop
     results = runner.drain()
@@ -172,8 +174,11 @@ async def test_target_down_and_back(make_runner: MakeRunner) -> None:
         (gated,) = await runner.run_now("up@db")  # backing off: no new connection attempt
         assert gated.message.startswith("target unreachable (next attempt in")
         cluster.start()
-        await asyncio.sleep(1.2)  # past the (test) reconnect backoff
-        assert (await runner.run_now("up@db"))[0].status is OK
+
+        async def back_up() -> bool:  # once past the (test) reconnect backoff
+            return (await runner.run_now("up@db"))[0].status is OK
+
+        await async_wait_until(back_up, 30, 0.2, what="the check to reconnect")
     finally:
         cluster.cleanup()
 

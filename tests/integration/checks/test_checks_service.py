@@ -14,7 +14,10 @@ from planwatch.app import App
 from planwatch.config import loader
 from planwatch.storage import check_results, job_runs
 from planwatch.web import metrics
+from polling import async_wait_until
 from prometheus_tools import promtool_check_metrics
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -58,7 +61,7 @@ async def test_worker_runs_checks_and_reports(config: Path) -> None:
     settings = loader.load(str(config))
     async with App(settings, config_path=str(config)) as app:
         runner = asyncio.create_task(app.run())
-        await asyncio.sleep(2.6)
+        await _until_reported(app)
         exposition = metrics.render(metrics.registry_for(app.web)).decode()
         app.stop_event.set()
         await runner
@@ -106,6 +109,19 @@ async def _run_briefly(config: Path) -> None:
     settings = loader.load(str(config))
     async with App(settings, config_path=str(config)) as app:
         runner = asyncio.create_task(app.run())
-        await asyncio.sleep(1.5)
+        await _until_reported(app)
         app.stop_event.set()
         await runner
+
+
+async def _until_reported(app: App) -> None:
+    """Until both checks have stored a result of each of their series and the checks job ran
+    (the checks run every second)."""
+
+    def reported() -> bool:
+        stored = {(r.check, r.labels) for r in check_results.recent(app.storage, limit=100)}
+        return stored >= {("rows", ()), ("per-region", (("region", "eu"),)),
+                          ("per-region", (("region", "us"),))} and bool(
+            job_runs.recent(app.storage, job_type="checks"))
+
+    await async_wait_until(reported, 30, 0.2, what="stored results of both checks")

@@ -11,6 +11,8 @@ from checks_support import MakeRunner, check, settings
 
 from planwatch.model.checks import CheckStatus
 
+pytestmark = pytest.mark.integration
+
 OK, WARN, CRIT, ERR = (CheckStatus.OK, CheckStatus.WARNING, CheckStatus.CRITICAL,
                        CheckStatus.ERROR)
 

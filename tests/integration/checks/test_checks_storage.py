@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -18,20 +18,11 @@ from planwatch.model.checks import CheckResult, CheckStatus
 from planwatch.storage import alerts, check_results
 from planwatch.storage.engine import Storage
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OK, WARN, CRIT, ERR = (CheckStatus.OK, CheckStatus.WARNING, CheckStatus.CRITICAL,
                        CheckStatus.ERROR)
-
-
-@pytest.fixture
-def storage(storage_url: str) -> Iterator[Storage]:
-    st = Storage.open(storage_url)
-    st.migrate()
-    try:
-        yield st
-        assert st.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    finally:
-        st.close()
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ A poll from a snapshot storage has moved past writes nothing (compare and set)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,7 +16,8 @@ from planwatch.devtools.pgcluster import PgCluster
 from planwatch.storage import collector_state, samples
 from planwatch.storage.engine import Storage
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration,
+              pytest.mark.parametrize("storage_url", ["sqlite"], indirect=True)]
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -32,14 +31,6 @@ def shop(pg_cluster: PgCluster, pg_database: str) -> str:
                     "INSERT INTO orders SELECT g, g % 50 FROM generate_series(1, 2000) g;",
                     pg_database)
     return pg_database
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
-    st = Storage.open(f"sqlite:///{tmp_path / 'planwatch.db'}")
-    st.migrate()
-    yield st
-    st.close()
 
 
 def collector(cluster: PgCluster, db: str) -> PostgresCollector:

@@ -20,6 +20,7 @@ from planwatch.config.settings import Secret, TargetSettings
 from planwatch.devtools.pgcluster import PgCluster, start_cluster
 from planwatch.model.plans import IndexCandidate, PlanRequest
 from planwatch.model.samples import CollectionResult
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -180,7 +181,9 @@ def test_waits_are_sampled_and_attributed_to_the_waiting_query(
         first = c.collect(T0)
         reserve = query_id(first, "UPDATE stock")
         victim = _blocked_call(cluster, db, hold_s=2.0)
-        time.sleep(1.0)
+        wait_until(lambda: cluster.psql("SELECT count(*) FROM pg_stat_activity"
+                                        " WHERE wait_event_type = 'Lock'", db).strip() != "0",
+                   30, what="the UPDATE to wait")
         during = c.collect(T0 + STEP)  # the victim waits while the holder's call is done
         victim.join(10)
         after = c.collect(T0 + 2 * STEP)  # the victim's call is done

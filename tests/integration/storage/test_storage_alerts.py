@@ -13,6 +13,8 @@ from planwatch.model.findings import Severity
 from planwatch.storage import alerts
 from planwatch.storage.engine import Storage
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 

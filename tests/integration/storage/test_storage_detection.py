@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from planwatch.model.baselines import Baseline
 from planwatch.model.plans import IndexCandidate, PlanAttempt, PlanRequest
 from planwatch.model.samples import CapturedPlan, QueryRef, QuerySample
 from planwatch.storage import baselines, lineage, plan_requests, plans, queries, samples
 from planwatch.storage.engine import Storage
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=1)

@@ -11,6 +11,8 @@ from planwatch.storage import leases
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import leases as lt
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TTL = timedelta(seconds=60)
 NAMES = ["target:a", "target:b", "target:c"]

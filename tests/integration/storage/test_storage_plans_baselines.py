@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from planwatch.model.baselines import Baseline
 from planwatch.model.samples import CapturedPlan, QueryRef
 from planwatch.storage import baselines, plans, queries
 from planwatch.storage.engine import Storage
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 A = QueryRef("pg1", "shop", "101", "fp-a")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from planwatch.model.samples import QueryRef, QuerySample, StatementText
 from planwatch.storage import queries, samples
 from planwatch.storage.engine import Storage
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=5)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from planwatch.model.samples import QueryRef, QuerySample
 from planwatch.storage import queries, samples
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import queries as q
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=5)

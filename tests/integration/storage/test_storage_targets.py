@@ -11,6 +11,8 @@ from planwatch.errors import NotFound
 from planwatch.storage import targets
 from planwatch.storage.engine import Storage
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from planwatch.model.jobs import WorkerMetrics
 from planwatch.storage import worker_metrics
 from planwatch.storage.engine import Storage
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -12,6 +12,8 @@ from planwatch.model.jobs import JobRun, JobStatus, ResultStatus, Worker, Worker
 from planwatch.storage import job_runs, workers
 from planwatch.storage.engine import Storage
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STALE = timedelta(minutes=1)
 

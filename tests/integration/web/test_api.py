@@ -14,6 +14,8 @@ from planwatch.clock import utcnow
 from planwatch.model.alerts import AlertStatus
 from planwatch.storage import alerts, silences
 
+pytestmark = pytest.mark.integration
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from prometheus_client.samples import Sample
 from planwatch.app import App
 from planwatch.config import loader
 from planwatch.devtools.pgcluster import PgCluster, free_port
+from polling import async_wait_until
 from prometheus_tools import promtool_check_metrics
 
 pytestmark = pytest.mark.integration
@@ -67,11 +67,7 @@ async def serving(config: dict[str, Any]) -> AsyncIterator[tuple[App, httpx.Asyn
 
 
 async def eventually(condition: Callable[[], Any], what: str, within: float = 60) -> Any:
-    deadline = time.monotonic() + within
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return value
+    return await async_wait_until(condition, within, what=what)
 
 
 def _metrics(text: str) -> dict[str, list[Sample]]:

@@ -7,12 +7,15 @@ import dataclasses
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from integration.web.conftest import TOKEN, Site
 from planwatch.clock import utcnow
 from planwatch.config.settings import ChannelSettings, Secret
 from planwatch.jobs import alert_processing
 from planwatch.storage import alerts, notifications
+
+pytestmark = pytest.mark.integration
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
