@@ -115,7 +115,7 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
     known = _learn(deps, target.name, by_query, baseline_store.load(st, target.name), now)
     usable = {ref for ref, b in known.items() if not learning.is_learning(b, reg)}
     suspects = regressions.suspects(known, by_query, reg)
-    active = alerts.find_active(st)
+    active = alerts.find_active(st, target=target.name)
     evidence = plan_evidence.known(st, target.name, suspects, active)
     evaluation = regressions.evaluate(known, by_query, reg, plan_evidence.lookup(st), evidence)
     asked = plan_evidence.ask(st, evaluation.classified, now)

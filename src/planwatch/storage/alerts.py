@@ -19,9 +19,14 @@ from planwatch.storage.tables import alert_events as ev
 from planwatch.storage.tables import alerts as a
 
 
-def find_active(st: Storage, dedup_keys: Collection[str] | None = None) -> dict[str, Alert]:
-    """Pending, open and acknowledged alerts by dedup key (all of them, or of these keys)."""
+def find_active(
+    st: Storage, dedup_keys: Collection[str] | None = None, *, target: str | None = None,
+) -> dict[str, Alert]:
+    """Pending, open and acknowledged alerts by dedup key (all of them, of these keys, or of
+    one target: an analysis reads its own target's, not the fleet's)."""
     base = sa.select(a).where(a.c.status.in_(ACTIVE_ALERT_STATUSES))
+    if target is not None:
+        base = base.where(a.c.target == target)
     with st.connect() as conn:
         if dedup_keys is None:
             rows = list(conn.execute(base))

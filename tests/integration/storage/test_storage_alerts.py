@@ -121,6 +121,7 @@ def test_find_active_list_and_recently_resolved(storage: Storage) -> None:
     assert alerts.find_active(storage) == {"k-a": a, "k-b": b}
     assert alerts.find_active(storage, ["k-b", "k-c", "k-zzz"]) == {"k-b": b}
     assert alerts.find_active(storage, []) == {}
+    assert alerts.find_active(storage, target="pg2") == {"k-b": b}  # one target's, for analysis
 
     assert [x.id for x in alerts.list_alerts(storage)] == [b.id, a.id]
     assert [x.id for x in alerts.list_alerts(storage, status="all")] == [c.id, b.id, old.id, a.id]
