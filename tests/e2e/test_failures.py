@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from workerproc import WorkerProcess, cli, fast_config, in_process, wait_for, write_config
 
+import pg_roles
 from planwatch.devtools import pgcluster
 from planwatch.devtools.pgcluster import PgCluster, free_port
 from planwatch.model.jobs import JobStatus
@@ -121,35 +121,15 @@ def _failed(worker: WorkerProcess) -> int:
 
 @pytest.fixture
 def password_role(pg_cluster: PgCluster) -> Iterator[str]:
-    """A role that must log in with a password (scram-sha-256) over TCP."""
-    role = f"pw_{uuid.uuid4().hex[:10]}"
-    pg_cluster.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'right-{role}'")
-    pg_cluster.psql(f"GRANT pg_read_all_stats TO {role}")
-    hba = pg_cluster.datadir / "pg_hba.conf"
-    original = hba.read_text()
-    line = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
-    hba.write_text(line + original)  # first match wins: only this role needs a password
-    pg_cluster.psql("SELECT pg_reload_conf()")
-    try:
+    with pg_roles.password_role(pg_cluster, "pw", grants=["pg_read_all_stats"]) as role:
         yield role
-    finally:
-        hba.write_text(hba.read_text().replace(line, ""))
-        pg_cluster.psql("SELECT pg_reload_conf()")
-        pg_cluster.psql(f"DROP ROLE IF EXISTS {role}")
-
-
-def _auth_refused(cluster: PgCluster, role: str) -> bool:
-    try:
-        psycopg.connect(cluster.dsn(user=role, password="not-it"), connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        return "password authentication failed" in str(exc)
-    return False
 
 
 def test_wrong_password_is_reported_clearly_and_never_leaks(
     tmp_path: Path, pg_cluster: PgCluster, password_role: str
 ) -> None:
-    wait_for(lambda: _auth_refused(pg_cluster, password_role), what="scram enforced")
+    refused = pg_roles.refuses_wrong_password
+    wait_for(lambda: refused(pg_cluster, password_role), what="scram enforced")
     secret = f"Wr0ngPa55{uuid.uuid4().hex}"
     dsn = f"postgresql://{password_role}:${{PW_SECRET}}@127.0.0.1:{pg_cluster.port}/postgres"
     config = fast_config(tmp_path, [{"name": "billing", "engine": "postgresql", "dsn": dsn,

@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 import structlog
 
+from pg_roles import password_role
 from planwatch import dsn, logs, redaction
 from planwatch.checks import drivers
 from planwatch.checks.drivers import other
@@ -37,7 +38,6 @@ from planwatch.devtools.mariadbserver import MariaDbServer
 from planwatch.devtools.pgcluster import PgCluster, free_port
 from planwatch.errors import PlanwatchError
 from planwatch.storage.engine import Storage
-from polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -124,28 +124,8 @@ def assert_hidden(text: str, *expected: str) -> None:
 
 @pytest.fixture(scope="module")
 def pg_role(pg_cluster: PgCluster) -> Iterator[str]:
-    """A role that must log in with a password (scram-sha-256) over TCP."""
-    role = f"rd_{uuid.uuid4().hex[:10]}"
-    pg_cluster.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'right-{role}'")
-    hba = pg_cluster.datadir / "pg_hba.conf"
-    line = f"host all {role} 127.0.0.1/32 scram-sha-256\n"
-    hba.write_text(line + hba.read_text())  # first match wins: only this role needs one
-    pg_cluster.psql("SELECT pg_reload_conf()")
-    wait_until(lambda: _refused(pg_cluster, role), 30, what="the server to ask for the password")
-    try:
+    with password_role(pg_cluster, "rd") as role:
         yield role
-    finally:
-        hba.write_text(hba.read_text().replace(line, ""))
-        pg_cluster.psql("SELECT pg_reload_conf()")
-        pg_cluster.psql(f"DROP ROLE IF EXISTS {role}")
-
-
-def _refused(cluster: PgCluster, role: str) -> bool:
-    try:
-        psycopg.connect(cluster.dsn(user=role, password="not-it"), connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        return "password authentication failed" in str(exc)
-    return False
 
 
 @pytest.mark.parametrize("surface", [collector_error, check_error, storage_error])
