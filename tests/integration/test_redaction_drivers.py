@@ -13,8 +13,6 @@ Each case is a wrong password, an unknown host or a DSN the driver cannot parse,
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +25,9 @@ import pytest
 import sqlalchemy as sa
 import structlog
 
+from log_capture import captured_log
 from pg_roles import password_role
-from planwatch import dsn, logs, redaction
+from planwatch import dsn, redaction
 from planwatch.checks import drivers
 from planwatch.checks.drivers import other
 from planwatch.checks.drivers.base import CheckFailed
@@ -98,17 +97,11 @@ def _check(make: Callable[[ThreadPoolExecutor], drivers.Driver]) -> str:
 
 def _logged(error: BaseException) -> str:
     """The error's text plus what the log makes of it, traceback included."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    out = io.StringIO()
-    logs.configure("debug", "json", stream=out)
-    try:
-        raise error
-    except PlanwatchError:
-        structlog.get_logger("t").exception("failed", error=str(error))
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:], root.level = handlers, level
+    with captured_log() as out:
+        try:
+            raise error
+        except PlanwatchError:
+            structlog.get_logger("t").exception("failed", error=str(error))
     return f"{error}\n{out.getvalue()}"
 
 

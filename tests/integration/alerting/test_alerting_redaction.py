@@ -4,14 +4,12 @@ behind them, neither the error text nor the log (at debug) shows them."""
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterator
 
 import pytest
-import structlog
 from receivers import SmtpReceiver, WebhookReceiver
 
-from planwatch import logs
+from log_capture import captured_log
 from planwatch.alerting import channels
 from planwatch.alerting.channels import DeliveryError, Message
 from planwatch.config.settings import ChannelSettings, Secret
@@ -26,15 +24,8 @@ MESSAGE = Message(title="t", text="x", payload={"a": 1}, key="k1")
 @pytest.fixture
 def logged() -> Iterator[io.StringIO]:
     """Everything planwatch and the libraries it drives log, at debug, as JSON lines."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    out = io.StringIO()
-    logs.configure("debug", "json", stream=out)
-    try:
+    with captured_log() as out:
         yield out
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:], root.level = handlers, level
 
 
 def send(url: str) -> str:
