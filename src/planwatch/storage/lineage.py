@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from planwatch.model.samples import QueryRef
-from planwatch.storage import queries
+from planwatch.storage import _sql, queries
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import baselines as b
 from planwatch.storage.tables import queries as q
@@ -67,8 +67,10 @@ _CANDIDATES = (
     sa.select(_NEW.c.database, _NEW.c.query_id, _NEW.c.id, _OLD.c.id, _OLD.c.query_id)
     .join(_OLD, sa.and_(_OLD.c.target == _NEW.c.target, _OLD.c.database == _NEW.c.database,
                         _OLD.c.fingerprint == _NEW.c.fingerprint, _OLD.c.id != _NEW.c.id))
-    .where(_NEW.c.target == sa.bindparam("target"), _NEW.c.predecessor_pk.is_(None),
-           _NEW.c.fingerprint != "", _OLD.c.first_seen < _NEW.c.first_seen, ~_LATER,
+    .where(_NEW.c.target == sa.bindparam("target"),
+           _NEW.c.query_id.in_(sa.bindparam("query_ids", expanding=True)),
+           _NEW.c.predecessor_pk.is_(None), _NEW.c.fingerprint != "",
+           _OLD.c.first_seen < _NEW.c.first_seen, ~_LATER,
            sa.exists().where(b.c.query_pk == _OLD.c.id))
     .order_by(_NEW.c.id, _OLD.c.last_seen.desc(), _OLD.c.id.desc())
 )
@@ -79,11 +81,13 @@ def _predecessors(
 ) -> dict[tuple[str, str], tuple[int, int, str]]:
     """{(database, query_id): (its id, the id and query_id it continues)} among `wanted`."""
     found: dict[tuple[str, str], tuple[int, int, str]] = {}
-    for database, query_id, new_pk, old_pk, old_query_id in conn.execute(
-            _CANDIDATES, {"target": target}):
-        key = (database, query_id)
-        if key in wanted and key not in found:
-            found[key] = (int(new_pk), int(old_pk), str(old_query_id))
+    ids = sorted({query_id for _, query_id in wanted})
+    for chunk in _sql.chunks(ids):  # only the wanted queries: many tenants share one text
+        for database, query_id, new_pk, old_pk, old_query_id in conn.execute(
+                _CANDIDATES, {"target": target, "query_ids": list(chunk)}):
+            key = (database, query_id)
+            if key in wanted and key not in found:
+                found[key] = (int(new_pk), int(old_pk), str(old_query_id))
     return found
 
 

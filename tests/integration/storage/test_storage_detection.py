@@ -116,6 +116,8 @@ def test_a_query_whose_id_changed_inherits_its_baseline_and_history(storage: Sto
     baselines.replace(storage, [base(old, 12), base(old, 12, "h1")])
     collect(storage, new, range(6, 8))  # after the old one stopped
     now = T0 + 10 * STEP
+    unknown = QueryRef("pg1", "shop", "777", "same-text")
+    assert lineage.inherit(storage, "pg1", [unknown], now) == {}  # links only what is asked
     assert lineage.inherit(storage, "pg1", [new], now) == {new: QueryRef(
         "pg1", "shop", "111", "same-text")}
     inherited = baselines.for_query(storage, new)
