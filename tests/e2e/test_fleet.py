@@ -302,4 +302,5 @@ def test_an_endpoint_check_runs_on_one_worker_only(
         assert (calls[-1] - calls[0]) / (len(calls) - 1) > 1.5
     finally:
         endpoint.server.shutdown()
+        endpoint.server.server_close()
         st.close()
