@@ -172,6 +172,7 @@ def main() -> None:
                                    args.repeat, port)
     finally:
         server.shutdown()
+        server.server_close()
         if cluster is not None:
             cluster.cleanup()
     headers = ["storage", "cycle", "open alerts", "escalated", "outbox rows", "messages",

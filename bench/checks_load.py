@@ -184,8 +184,9 @@ def run_planwatch(cluster: pgcluster.PgCluster, db: str, checks: int, work: Path
     ]
     config = work / "planwatch.yaml"
     config.write_text("\n".join(lines) + "\n")
-    proc = subprocess.Popen([str(Path(PYTHON).parent / "planwatch"), "-c", str(config), "run"],
-                            stdout=subprocess.DEVNULL, stderr=(work / "planwatch.log").open("wb"))
+    with (work / "planwatch.log").open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([str(Path(PYTHON).parent / "planwatch"), "-c", str(config), "run"],
+                                stdout=subprocess.DEVNULL, stderr=log)
     state: dict[str, Any] = {}
 
     def count(phase: str) -> Any:
@@ -230,10 +231,11 @@ def run_query_exporter(cluster: pgcluster.PgCluster, db: str, checks: int, work:
     }
     path = work / "query-exporter.yaml"
     path.write_text(json.dumps(config))  # JSON is YAML
-    proc = subprocess.Popen(
-        [str(venv / "bin" / "query-exporter"), "--config", str(path), "-p", str(port),
-         "-H", "127.0.0.1", "-L", "warning"],
-        stdout=subprocess.DEVNULL, stderr=(work / "query-exporter.log").open("wb"))
+    with (work / "query-exporter.log").open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "query-exporter"), "--config", str(path), "-p", str(port),
+             "-H", "127.0.0.1", "-L", "warning"],
+            stdout=subprocess.DEVNULL, stderr=log)
 
     def count(phase: str) -> Any:
         if phase == "stop":

@@ -11,7 +11,7 @@ import pytest
 from planwatch.devtools import mariadbserver, pgcluster
 from shared_fixtures import FIXTURES  # noqa: F401  (re-exported for older imports)
 
-pytest_plugins = ["marker_policy", "storage_templates", "xdist_plan"]
+pytest_plugins = ["leak_report", "marker_policy", "storage_templates", "xdist_plan"]
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,11 @@ class StorageRecorder:
 def open_storage(settings: Settings) -> Storage:
     """Open and migrate the storage database (blocking)."""
     storage = Storage.open(settings.storage_url.reveal())
-    storage.migrate()
+    try:
+        storage.migrate()
+    except BaseException:
+        storage.close()  # no pooled session stays open behind the error
+        raise
     return storage
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -215,10 +216,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return _once(args, lambda s: [*jobs, "analysis"])
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace, settings: Settings | None = None) -> Any:
+    """The migrated storage for a command; `main` closes it when the command returns."""
     from planwatch.app import open_storage
 
-    return open_storage(_settings(args))
+    storage = open_storage(settings or _settings(args))
+    args.opened.callback(storage.close)
+    return storage
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -245,7 +249,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from planwatch.alerting import commands, summary
 
     settings = _settings(args)
-    st = _open(args)
+    st = _open(args, settings)
     if args.print:
         print(summary.render_text(summary.collect(st, settings, utcnow())), end="")
         return 0
@@ -262,7 +266,7 @@ def cmd_silences(args: argparse.Namespace) -> int:
     from planwatch.storage import silences
 
     settings, now = _settings(args), utcnow()
-    st = _open(args)
+    st = _open(args, settings)
     if args.action == "add":
         s = commands.add_silence(
             st, args.matchers, duration=args.duration, starts_at=args.starts_at,
@@ -284,11 +288,10 @@ def cmd_silences(args: argparse.Namespace) -> int:
 
 
 def cmd_queries(args: argparse.Namespace) -> int:
-    from planwatch.app import open_storage
     from planwatch.storage import queries
 
     settings = _settings(args)
-    st = open_storage(settings)
+    st = _open(args, settings)
     now = utcnow()
     top = queries.top(st, target=args.target, since=now - args.since, until=now, limit=args.limit)
     needed = settings.analysis.regression.min_baseline_samples
@@ -300,12 +303,11 @@ def cmd_queries(args: argparse.Namespace) -> int:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
-    from planwatch.app import open_storage
     from planwatch.checks import plan
     from planwatch.storage import check_results
 
     settings = _settings(args)
-    st = open_storage(settings)
+    st = _open(args, settings)
     found = {(c.check, c.target): c for c in check_results.summary(st, utcnow())}
     configured = [(t.name, t.target) for t in plan.tasks(settings.checks, settings.targets)]
     keys = configured + sorted(set(found) - set(configured))
@@ -468,19 +470,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        print(f"planwatch: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except UsageError as exc:
-        print(f"planwatch: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except PlanwatchError as exc:
-        print(f"planwatch: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    with contextlib.ExitStack() as opened:
+        args.opened = opened  # what `_open` gave the command is closed when it returns
+        try:
+            return int(args.func(args))
+        except ConfigError as exc:
+            print(f"planwatch: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        except UsageError as exc:
+            print(f"planwatch: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except PlanwatchError as exc:
+            print(f"planwatch: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -64,12 +64,14 @@ def start_worker(
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("ab")
         env = {**os.environ, "PLANWATCH_WORKER__NAME": name}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "planwatch", "-c", str(fleet_config), "run", "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
+        # the child has its own copy of the descriptor: the parent's is closed once it started
+        with (tmp_path / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "planwatch", "-c", str(fleet_config), "run",
+                 "--workers", "1"],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )
         procs.append(proc)
         return proc
 
@@ -300,4 +302,5 @@ def test_an_endpoint_check_runs_on_one_worker_only(
         assert (calls[-1] - calls[0]) / (len(calls) - 1) > 1.5
     finally:
         endpoint.server.shutdown()
+        endpoint.server.server_close()
         st.close()

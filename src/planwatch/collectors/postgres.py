@@ -106,14 +106,14 @@ class PostgresEngine:
         conn = pg_session.connect(self.target, self.params)
         try:
             facts = pg_session.detect(conn, self.target.name)
+            if self._waits is None:
+                schema, period = pg_waits.detect_profile(conn)
+                self._waits = pg_waits.WaitSampler(facts.version_num, schema, period)
         except BaseException:
             conn.close()
             raise
         log.info("collection.connected", target=self.target.name, database=facts.dbname,
                  server_version=facts.version_num, pgss_columns=len(facts.columns.counters))
-        if self._waits is None:
-            schema, period = pg_waits.detect_profile(conn)
-            self._waits = pg_waits.WaitSampler(facts.version_num, schema, period)
         return PgSession(conn, facts, self.target, self.params)
 
     def classify(self, exc: BaseException, alive: bool) -> CollectorError:

@@ -66,12 +66,13 @@ def start(tmp: Path, webhook_url: str) -> Alertmanager:
     (tmp / "alertmanager.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     log = tmp / "alertmanager.log"
-    proc = subprocess.Popen(
-        [binary(), f"--config.file={tmp / 'alertmanager.yml'}",
-         f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--cluster.listen-address=", "--log.level=warn"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [binary(), f"--config.file={tmp / 'alertmanager.yml'}",
+             f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
+             "--cluster.listen-address=", "--log.level=warn"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
     am = Alertmanager(proc, port, log)
     deadline = time.monotonic() + 30
     while True:

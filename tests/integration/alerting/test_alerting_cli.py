@@ -131,3 +131,23 @@ def test_notifications_failed_and_resend(
         assert len(resent) == 1 and resent[0].actor.startswith("cli:")
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("storage_url", ["postgresql"], indirect=True)
+def test_commands_close_the_storage_they_open(
+    db: Storage, storage_url: str, request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`cli.main` run in-process (tests, bench) leaves no storage session behind."""
+    cluster = request.getfixturevalue("pg_cluster")
+    database = storage_url.rsplit("/", 1)[1]
+
+    def sessions() -> int:
+        return int(cluster.psql("SELECT count(*) FROM pg_stat_activity "
+                                f"WHERE datname = '{database}'"))
+
+    before = sessions()
+    for argv in (["alerts"], ["silences"], ["summary", "--print"], ["queries"], ["checks"],
+                 ["workers"], ["notifications"]):
+        assert cli.main(argv) == 0, capsys.readouterr().err
+    assert sessions() == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pymysql
 import pytest
 
+from leak_check import no_resource_warnings
 from planwatch.devtools import mariadbserver
 
 pytestmark = pytest.mark.integration
@@ -54,3 +55,9 @@ def test_grant_tables_are_real(mariadb_server: mariadbserver.MariaDbServer) -> N
                 cur.execute("CREATE DATABASE pw_forbidden")
     finally:
         conn.close()
+
+
+def test_starting_a_server_leaves_no_socket_open() -> None:
+    """The readiness poll connects before the server listens: no failed attempt leaks."""
+    with no_resource_warnings(), mariadbserver.running_server() as server:
+        assert server.sql("SELECT 1")[0][0] == 1

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from planwatch.app import open_storage
+from planwatch.config import loader
+from planwatch.devtools.pgcluster import PgCluster
 from planwatch.errors import StorageError
 from planwatch.model.jobs import JobRun, JobStatus
 from planwatch.storage import job_runs
@@ -67,6 +71,25 @@ def test_unreachable_postgresql_raises_storage_error_without_password() -> None:
             assert "refused" in message.lower() or "failed" in message.lower()
     finally:
         st.close()
+
+
+def test_a_failed_migration_leaves_no_session_open(pg_cluster: PgCluster, pg_database: str) -> None:
+    """Every command and the worker open the storage with `open_storage`: when the migration
+    fails (here: a role that may not create tables) its pool is closed, so no session of it
+    stays on the server (a dropped engine's pool outlives the error)."""
+    role = f"nocreate_{uuid.uuid4().hex[:10]}"
+    pg_cluster.psql(f"CREATE ROLE {role} LOGIN")
+    pg_cluster.psql("REVOKE CREATE ON SCHEMA public FROM PUBLIC", dbname=pg_database)
+    try:
+        url = pg_cluster.url(pg_database, user=role)
+        settings = loader.load_mapping({"storage": {"url": url}, "targets": []}, environ={})
+        with pytest.raises(StorageError, match="permission denied"):
+            open_storage(settings)
+        sessions = pg_cluster.psql(
+            f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{role}'").strip()
+        assert sessions == "0"
+    finally:
+        pg_cluster.psql(f"DROP ROLE {role}")
 
 
 def test_invalid_url_is_reported_without_echoing_it() -> None:

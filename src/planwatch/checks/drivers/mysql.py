@@ -48,8 +48,12 @@ def driver(target: TargetSettings, executor: Executor, max_idle: int) -> Threade
         except pymysql.err.MySQLError as exc:
             where = dsn.url_where(params)
             raise Unreachable(f"cannot connect to {where}: {_message(exc, password)}") from None
-        with conn.cursor() as cur:
-            cur.execute("SET SESSION TRANSACTION READ ONLY")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION TRANSACTION READ ONLY")
+        except BaseException:
+            _close(conn)  # e.g. the read timed out: the caller never gets this session
+            raise
         mariadb = "mariadb" in conn.get_server_info().lower()
         return Session(conn, MARIADB if mariadb else MYSQL, info={"id": conn.thread_id()})
 
@@ -92,3 +96,8 @@ def _code(exc: BaseException) -> int | None:
 def _message(exc: BaseException, password: str | None) -> str:
     text = exc.args[1] if len(exc.args) > 1 else exc
     return flatten(redact(str(text), password))
+
+
+def _close(conn: Any) -> None:
+    with contextlib.suppress(pymysql.err.Error):  # already closed by the server
+        conn.close()

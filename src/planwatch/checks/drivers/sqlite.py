@@ -48,8 +48,12 @@ def driver(target: TargetSettings, executor: Executor, max_idle: int) -> Threade
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None,
                                    check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise Unreachable(f"cannot open {path}: {flatten(exc)}") from None
+        try:
             conn.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
+            conn.close()
             raise Unreachable(f"cannot open {path}: {flatten(exc)}") from None
         return Session(conn, SQLITE, info={"deadline": 0.0})
 
