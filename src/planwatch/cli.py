@@ -96,11 +96,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from planwatch.app import open_storage
-
-    storage = open_storage(_settings(args))
+    storage = _open(args)
     print(f"storage {storage.url_safe} is at the current schema")
-    storage.close()
     return 0
 
 
@@ -116,22 +113,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     from planwatch import daemon
-    from planwatch.app import open_storage
 
     settings = _settings(args)  # an invalid config stops here (exit 2)
-    storage = open_storage(settings)
-    try:
-        sent_at = utcnow()
-        lines, sent = daemon.signal_local_workers(storage, pid=args.pid)
-        for line in lines:
-            print(line, flush=True)
-        if not sent:
-            raise PlanwatchError(f"no running worker of storage {storage.url_safe} on this host"
-                                 + (f" with pid {args.pid}" if args.pid else ""))
-        if args.wait:
-            _wait_applied(storage, sent, settings.digest, sent_at)
-    finally:
-        storage.close()
+    storage = _open(args, settings)
+    sent_at = utcnow()
+    lines, sent = daemon.signal_local_workers(storage, pid=args.pid)
+    for line in lines:
+        print(line, flush=True)
+    if not sent:
+        raise PlanwatchError(f"no running worker of storage {storage.url_safe} on this host"
+                             + (f" with pid {args.pid}" if args.pid else ""))
+    if args.wait:
+        _wait_applied(storage, sent, settings.digest, sent_at)
     return 0
 
 

@@ -148,6 +148,6 @@ def test_commands_close_the_storage_they_open(
 
     before = sessions()
     for argv in (["alerts"], ["silences"], ["summary", "--print"], ["queries"], ["checks"],
-                 ["workers"], ["notifications"]):
+                 ["workers"], ["notifications"], ["migrate"]):
         assert cli.main(argv) == 0, capsys.readouterr().err
     assert sessions() == before
