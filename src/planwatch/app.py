@@ -22,7 +22,7 @@ from planwatch.config import loader
 from planwatch.config.settings import Settings
 from planwatch.errors import ConfigError, PlanwatchError
 from planwatch.fleet import Fleet
-from planwatch.jobs import specs
+from planwatch.jobs import analysis, specs
 from planwatch.jobs.checks import CheckService
 from planwatch.jobs.deps import JobDeps, close_all
 from planwatch.model.jobs import JobRun, Worker, WorkerStatus
@@ -101,7 +101,8 @@ class App:
     async def _start(self) -> None:
         s = self.settings
         sched = s.scheduling
-        executor = ContextPool(max_workers=sched.max_parallel_targets + 4,
+        # collections, analyses of several targets, and 4 for the other jobs (heartbeat first)
+        executor = ContextPool(max_workers=s.parallel_targets + analysis.PARALLEL + 4,
                                thread_name_prefix="planwatch")
         self._stack.callback(executor.shutdown, wait=False, cancel_futures=True)
         loop = asyncio.get_running_loop()
@@ -132,7 +133,7 @@ class App:
             (), recorder=recorder, retry=RetryPolicy.from_settings(sched.backoff),
             max_consecutive_failures=sched.max_consecutive_failures,
             worker_id=self.instance_id, jitter=sched.jitter,
-            group_limits={"targets": sched.max_parallel_targets},
+            group_limits={"targets": s.parallel_targets},
         )
         self.state.job_states = self.scheduler.states  # read by the health_check job
         self_stats = None if self.one_shot else SelfStats(

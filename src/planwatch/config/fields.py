@@ -202,6 +202,16 @@ def lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _count_or_auto(value: object) -> int | str:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
+        return int(value)  # from an environment variable
+    raise ValueError(f"expected a whole number of at least 1 or 'auto', not {value!r}")
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -222,6 +232,7 @@ _OptionalText = Annotated[NonEmpty | None, BeforeValidator(empty_to_none)]
 Engine = Annotated[str, AfterValidator(_engine)]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 PositiveInt = Annotated[int, Field(ge=1)]
+CountOrAuto = Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto)]
 
 ENGINES = ("postgresql", "mysql", "mariadb", "sqlserver", "sqlite")
 ENGINE_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mssql": "sqlserver"}

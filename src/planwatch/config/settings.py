@@ -12,6 +12,7 @@ own modules and are re-exported here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import InitVar, dataclass, field
 from datetime import time, timedelta
 from typing import Annotated, Literal, Self
@@ -35,6 +36,7 @@ from planwatch.config.check_settings import CheckSettings as CheckSettings
 from planwatch.config.fields import (
     NOT_IN_FILE,
     SECTION,
+    CountOrAuto,
     CronExpr,
     Duration,
     DurationOrZero,
@@ -159,6 +161,9 @@ JOB_KINDS = (
 )  # fmt: skip
 
 
+POLL_BUDGET = timedelta(seconds=2)  # a poll's wall time `max_parallel_targets: auto` allows
+
+
 def default_jobs() -> dict[str, JobSettings]:
     """The built-in schedule of every job kind."""
     return {kind: DEFAULT_JOBS.get(kind, CHECKS_JOB) for kind in JOB_KINDS}
@@ -173,7 +178,7 @@ class SchedulingSettings:
     jobs: Annotated[dict[str, JobSettings], Field(default_factory=default_jobs), NOT_IN_FILE]
     backoff: BackoffSettings = BackoffSettings()
     max_consecutive_failures: PositiveInt = 5
-    max_parallel_targets: PositiveInt = 8
+    max_parallel_targets: CountOrAuto = "auto"  # see Settings.parallel_targets
     max_parallel_checks: PositiveInt = 5
     breaker_failures: PositiveInt = 3  # consecutive failures that open a target's circuit
     jitter: DurationOrZero = timedelta(seconds=5)  # max deterministic per-target jitter
@@ -305,6 +310,18 @@ class Settings:
     digest: str = ""  # sha256 of the effective config, recorded on the worker row
     # PLANWATCH_* variables that name no setting (service links, typos): logged once, ignored
     ignored_env: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def parallel_targets(self) -> int:
+        """Collections run at once: `max_parallel_targets`, or with `auto` enough for every
+        enabled target's poll to take up to POLL_BUDGET (Little's law), within 8..256: a fixed
+        8 serves only ~1,000 targets at 60 s polls of ~0.5 s."""
+        sched = self.scheduling
+        if sched.max_parallel_targets != "auto":
+            return sched.max_parallel_targets
+        interval = sched.jobs["collection"].interval or timedelta(minutes=1)
+        enabled = sum(t.enabled for t in self.targets)
+        return max(8, min(256, math.ceil(enabled * POLL_BUDGET / interval)))
 
     def target(self, name: str) -> TargetSettings:
         for t in self.targets:

@@ -8,6 +8,7 @@ baseline; lasting shifts of database time become hotspot findings.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,10 @@ from planwatch.storage import baselines as baseline_store
 ENGINE_DETAILS = ("query_hash", "forced_plan", "tuning_recommendation")
 """Sample extras in which an engine speaks about the query itself (SQL Server's query_hash,
 forced-plan state and automatic-tuning recommendation): carried into the regression's details."""
+PARALLEL = 4
+"""Targets analysed at once on PostgreSQL storage (one at a time on SQLite, one writer): an
+analysis is mostly Python, so more would only wait for the GIL; a few hide the storage round
+trips, so a worker's analysis of thousands of targets finishes inside its interval."""
 NEW_QUERY_AFTER = timedelta(hours=1)
 """A query first seen this long after planwatch started watching its target is new to it
 (earlier, it is only new to planwatch)."""
@@ -177,14 +182,16 @@ def owned(deps: JobDeps, target: TargetSettings) -> bool:
 
 async def analyze(deps: JobDeps, ctx: JobContext) -> JobOutcome:
     now = utcnow()
-    summary: dict[str, object] = {}
-    regressed = 0
-    for target in deps.settings.targets:
-        if not owned(deps, target):
-            continue
-        result = await deps.blocking(analyze_target, deps, target, now)
-        summary[target.name] = result
-        regressed += int(str(result["regressions"]))
+    mine = [t for t in deps.settings.targets if owned(deps, t)]
+    turns = asyncio.Semaphore(PARALLEL if deps.storage.dialect == "postgresql" else 1)
+
+    async def one(target: TargetSettings) -> dict[str, object]:
+        async with turns:
+            return await deps.blocking(analyze_target, deps, target, now)
+
+    results = await asyncio.gather(*(one(t) for t in mine))
+    summary: dict[str, object] = {t.name: r for t, r in zip(mine, results, strict=True)}
+    regressed = sum(int(str(r["regressions"])) for r in results)
     deps.state.count("analyses", "", 1)
     ctx.log.info("analysis.done", targets=len(summary), regressions=regressed)
     status = ResultStatus.WARNING if regressed else ResultStatus.HEALTHY

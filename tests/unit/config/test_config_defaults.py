@@ -49,7 +49,7 @@ def test_scheduling_defaults() -> None:
     assert scheduling.backoff.multiplier == 2.0
     assert scheduling.backoff.max == timedelta(minutes=10)
     assert scheduling.max_consecutive_failures == 5
-    assert scheduling.max_parallel_targets == 8
+    assert scheduling.max_parallel_targets == "auto"
     assert scheduling.breaker_failures == 3
     assert scheduling.jitter == timedelta(seconds=5)
 
