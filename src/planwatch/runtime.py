@@ -45,6 +45,7 @@ class RuntimeState:
     targets: dict[str, TargetState] = field(default_factory=dict)
     counters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (metric, label) -> n
     learning: dict[str, int] = field(default_factory=dict)  # per target: learning queries
+    analysed_at: dict[str, datetime] = field(default_factory=dict)  # per target: last analysis
     storage_ok: bool = True
     storage_error: str | None = None
     started_at: datetime = field(default_factory=utcnow)  # auto-resolve waits for uptime

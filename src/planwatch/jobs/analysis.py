@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from planwatch.alerting import lifecycle
 from planwatch.alerting.routing import UNREACHABLE
@@ -182,12 +182,18 @@ def owned(deps: JobDeps, target: TargetSettings) -> bool:
 
 async def analyze(deps: JobDeps, ctx: JobContext) -> JobOutcome:
     now = utcnow()
-    mine = [t for t in deps.settings.targets if owned(deps, t)]
+    # Least recently analysed first: a run cut short by its timeout (an overloaded worker)
+    # leaves out different targets next time instead of always the same last ones.
+    last = deps.state.analysed_at
+    mine = sorted((t for t in deps.settings.targets if owned(deps, t)),
+                  key=lambda t: last.get(t.name, datetime.min.replace(tzinfo=UTC)))
     turns = asyncio.Semaphore(PARALLEL if deps.storage.dialect == "postgresql" else 1)
 
     async def one(target: TargetSettings) -> dict[str, object]:
         async with turns:
-            return await deps.blocking(analyze_target, deps, target, now)
+            result = await deps.blocking(analyze_target, deps, target, now)
+        last[target.name] = utcnow()
+        return result
 
     results = await asyncio.gather(*(one(t) for t in mine))
     summary: dict[str, object] = {t.name: r for t, r in zip(mine, results, strict=True)}

@@ -37,15 +37,17 @@ class InFlight:
 
     def __init__(self, real: Any) -> None:
         self.real, self.now, self.most = real, 0, 0
+        self.started: list[str] = []
         self.lock = threading.Lock()
 
-    def __call__(self, *args: Any) -> dict[str, object]:
+    def __call__(self, deps: JobDeps, target: TargetSettings, *args: Any) -> dict[str, object]:
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
+            self.started.append(target.name)
         try:
             time.sleep(0.05)  # long enough for the others to start if they may
-            result: dict[str, object] = self.real(*args)
+            result: dict[str, object] = self.real(deps, target, *args)
             return result
         finally:
             with self.lock:
@@ -61,10 +63,10 @@ def _settings(url: str) -> Settings:
                     scheduling=SchedulingSettings(jobs=dict(DEFAULT_JOBS)))
 
 
-def _run(storage: Storage, settings: Settings) -> Any:
+def _run(storage: Storage, settings: Settings, state: RuntimeState | None = None) -> Any:
+    state = state or RuntimeState(started_at=datetime.now(UTC) - timedelta(hours=1))
     with ThreadPoolExecutor(max_workers=16) as executor:
-        deps = JobDeps(settings=settings, storage=storage,
-                       state=RuntimeState(started_at=datetime.now(UTC) - timedelta(hours=1)),
+        deps = JobDeps(settings=settings, storage=storage, state=state,
                        breakers=BreakerBoard.from_settings(settings.scheduling),
                        executor=executor, worker_id="test-worker")
         spec = JobSpec(kind="analysis", name="analysis", settings=DEFAULT_JOBS["analysis"],
@@ -99,3 +101,24 @@ def test_a_failing_target_fails_the_run_with_its_error(
     monkeypatch.setattr(analysis, "analyze_target", broken)
     with pytest.raises(RuntimeError, match="t03: analysis failed"):
         _run(storage, _settings(str(storage.engine.url.render_as_string(False))))
+
+
+def test_least_recently_analysed_targets_go_first(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run cut short by its timeout must not leave out the same targets every time."""
+    counter = InFlight(analysis.analyze_target)
+    monkeypatch.setattr(analysis, "analyze_target", counter)
+    state = RuntimeState(started_at=datetime.now(UTC) - timedelta(hours=1))
+    now = datetime.now(UTC)
+    state.analysed_at.update({"t00": now, "t01": now - timedelta(minutes=5),
+                              "t02": now - timedelta(minutes=10)})
+    _run(storage, _settings(str(storage.engine.url.render_as_string(False))), state)
+    never = [f"t{i:02d}" for i in range(3, TARGETS) if i != 5]
+    if storage.dialect == "sqlite":  # one at a time: exactly this order
+        assert counter.started == [*never, "t02", "t01", "t00"]
+    else:  # a few at a time: the threads of one turn may start in any order
+        assert set(counter.started[:-3]) == set(never)
+        assert set(counter.started[-3:]) == {"t00", "t01", "t02"}
+    assert min(state.analysed_at.values()) > now  # every analysed target is stamped
+    assert sorted(state.analysed_at) == sorted([*never, "t00", "t01", "t02"])
