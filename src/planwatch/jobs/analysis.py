@@ -35,10 +35,10 @@ from planwatch.storage import baselines as baseline_store
 ENGINE_DETAILS = ("query_hash", "forced_plan", "tuning_recommendation")
 """Sample extras in which an engine speaks about the query itself (SQL Server's query_hash,
 forced-plan state and automatic-tuning recommendation): carried into the regression's details."""
-PARALLEL = 4
-"""Targets analysed at once on PostgreSQL storage (one at a time on SQLite, one writer): an
-analysis is mostly Python, so more would only wait for the GIL; a few hide the storage round
-trips, so a worker's analysis of thousands of targets finishes inside its interval."""
+PARALLEL = 2
+"""Targets analysed at once on PostgreSQL storage (one at a time on SQLite, one writer): two
+hide the storage round trips of each other; an analysis is mostly Python, and 4 at once cost
+~25 % more CPU per target in GIL hand-overs (docs/benchmarks.md, "Fleet density")."""
 NEW_QUERY_AFTER = timedelta(hours=1)
 """A query first seen this long after planwatch started watching its target is new to it
 (earlier, it is only new to planwatch)."""
