@@ -10,7 +10,8 @@ per poll. The storage is its own throwaway PostgreSQL cluster. The worker is a r
 `planwatch run --workers 1` process: collection every `--interval` (60 s) with jitter over the
 whole interval, analysis every 5 min, plan capture on, heartbeat 15 s (lease TTL 60 s).
 
-Per size N, after a warm-up (two polls per target, first plans captured), over `--window`:
+Per size N, after a warm-up (at least `--warmup` seconds and two polls per target; with
+`--warmup 1500` the plans are captured and the baselines learned), over `--window`:
 worker CPU seconds per target-hour (psutil, user + system), peak RSS, p99 and max schedule lag
 of the collections (job_runs: started - due), the share of due collections that ran, and
 collections / analyses that took longer than their interval.
@@ -18,7 +19,9 @@ collections / analyses that took longer than their interval.
 Failover: two workers share `--failover-targets` targets; one is SIGKILLed after the warm-up;
 reported: seconds until every target it held is collected again, and in the samples of those
 targets the missing time (gaps between consecutive intervals) and duplicate (overlapping)
-intervals. The numbers are "before" numbers of issue 11's phase 2.
+intervals. The monitored clusters run without autovacuum and with glibc's mmap threshold
+fixed (MONITORED_ENV): they stand in for separate servers, and on this small machine their
+own overhead would otherwise take the CPU and memory the measured worker needs.
 Run: nice .venv/bin/python bench/fleet_density.py [--sizes 250,500,1000,2000] [--quick]
 """
 
@@ -55,9 +58,14 @@ from planwatch.storage import leases, workers
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import job_runs, queries, query_samples
 
-# Memory of one monitored backend as measured here (its database's catalog caches, plan
-# capture): sizes whose backends would not fit in the free memory are skipped.
-BACKEND_MB = 14
+# Memory of one monitored backend as measured here, with MONITORED_ENV: sizes whose backends
+# would not fit in the free memory are skipped.
+BACKEND_MB = 4
+# glibc's mmap threshold fixed at 128 kB in the monitored servers: a backend then returns the
+# memory of its large per-poll allocations (the shared pg_stat_statements of 100 databases is
+# read into one tuplestore) instead of keeping them as freed heap, ~16.7 MB per backend
+# against ~2.5 MB (measured on 5 backends after 3 polls of a cluster of 100 databases).
+MONITORED_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 @dataclass
@@ -90,6 +98,8 @@ def estate(targets: int, opt: Options) -> Iterator[Estate]:
     dbs = math.ceil(targets / opt.per_db)
     per_cluster_dbs = max(1, opt.per_cluster // opt.per_db)
     found = Estate()
+    saved = {k: os.environ.get(k) for k in MONITORED_ENV}
+    os.environ.update(MONITORED_ENV)  # inherited by pg_ctl and the server it starts
     try:
         for first in range(0, dbs, per_cluster_dbs):
             count = min(per_cluster_dbs, dbs - first)
@@ -97,6 +107,9 @@ def estate(targets: int, opt: Options) -> Iterator[Estate]:
                 "max_connections": str(opt.per_cluster * 2 + 40),  # two workers in failover
                 "pg_stat_statements.max": str(count * (opt.statements + 50) + 1000),
                 "shared_buffers": "32MB",
+                # the workload writes no table: the launcher's round of 100 databases a
+                # minute would only take CPU from the worker measured here
+                "autovacuum": "off",
             })
             found.clusters.append(cluster)
             cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "template1")
@@ -104,10 +117,20 @@ def estate(targets: int, opt: Options) -> Iterator[Estate]:
                 for i in range(first, first + count):
                     conn.execute(f"CREATE DATABASE d{i:05d} STRATEGY FILE_COPY")
                     found.databases.append((cluster, f"d{i:05d}"))
+        _restore(saved)
         yield found
     finally:
+        _restore(saved)
         for cluster in found.clusters:
             cluster.cleanup()
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 class Workload(threading.Thread):
@@ -196,13 +219,13 @@ def runs(st: Storage, since: datetime, until: datetime, job_type: str) -> list[A
 
 def warm_up(st: Storage, n: int, opt: Options, procs: Sequence[subprocess.Popen[bytes]]) -> float:
     """Wait at least `opt.warmup`, and until every target has completed two collections (the
-    first reads every statement text and captures plans); bounded at ten minutes. Seconds."""
+    first reads every statement text and captures plans); bounded at ten minutes more. Seconds."""
     t0 = time.monotonic()
     j = job_runs
     done = (sa.select(sa.func.count()).select_from(
         sa.select(j.c.job_name).where(j.c.job_type == "collection", j.c.status == "Completed")
         .group_by(j.c.job_name).having(sa.func.count() >= 2).subquery()))
-    while time.monotonic() - t0 < 600:
+    while time.monotonic() - t0 < opt.warmup + 600:
         if any(p.poll() is not None for p in procs):
             break
         if time.monotonic() - t0 >= opt.warmup:
@@ -381,6 +404,9 @@ def main() -> None:
     parser.add_argument("--failover-targets", type=int, default=2000,
                         help="targets shared by the two workers of the failover run (0: skip)")
     parser.add_argument("--window", type=float, default=360.0, help="seconds measured [360]")
+    parser.add_argument("--warmup", type=float, default=150.0,
+                        help="seconds at least before the window [150]; 1500 measures the "
+                             "steady state (plans captured, baselines learned)")
     parser.add_argument("--statements", type=int, default=200)
     parser.add_argument("--targets-per-db", type=int, default=5)
     parser.add_argument("--targets-per-cluster", type=int, default=500)
@@ -391,7 +417,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: clusters cleaned up
     common.quiet_logs()
     opt = Options(statements=args.statements, per_db=args.targets_per_db,
-                  per_cluster=args.targets_per_cluster, window=args.window)
+                  per_cluster=args.targets_per_cluster, window=args.window,
+                  warmup=args.warmup)
     sizes = [int(x) for x in args.sizes.split(",") if x]
     fail_n = args.failover_targets
     if args.quick:
