@@ -202,14 +202,13 @@ def lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-def _count_or_auto(value: object) -> int | str:
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+def _count_or_auto(given: object) -> int | str:
+    value = lower(given)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)  # from an environment variable
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         return value
-    if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
-        return int(value)  # from an environment variable
-    raise ValueError(f"expected a whole number of at least 1 or 'auto', not {value!r}")
+    raise ValueError(f"expected a whole number of at least 1 or 'auto', not {given!r}")
 
 
 def _utc(value: datetime) -> datetime:

@@ -54,7 +54,8 @@ class InFlight:
                 self.now -= 1
 
 
-def _settings(url: str) -> Settings:
+def _settings(storage: Storage) -> Settings:
+    url = storage.engine.url.render_as_string(hide_password=False)
     targets = tuple(
         TargetSettings(name=f"t{i:02d}", engine="postgresql", dsn=Secret(f"postgresql://h/d{i}"),
                        enabled=f"t{i:02d}" != "t05")  # a disabled target is not analysed
@@ -81,7 +82,7 @@ def test_targets_are_analysed_a_few_at_a_time(
 ) -> None:
     counter = InFlight(analysis.analyze_target)
     monkeypatch.setattr(analysis, "analyze_target", counter)
-    outcome = _run(storage, _settings(str(storage.engine.url.render_as_string(False))))
+    outcome = _run(storage, _settings(storage))
     names = sorted(outcome.data["targets"])
     assert names == [f"t{i:02d}" for i in range(TARGETS) if i != 5]
     expected = analysis.PARALLEL if storage.dialect == "postgresql" else 1
@@ -100,7 +101,7 @@ def test_a_failing_target_fails_the_run_with_its_error(
 
     monkeypatch.setattr(analysis, "analyze_target", broken)
     with pytest.raises(RuntimeError, match="t03: analysis failed"):
-        _run(storage, _settings(str(storage.engine.url.render_as_string(False))))
+        _run(storage, _settings(storage))
 
 
 def test_least_recently_analysed_targets_go_first(
@@ -113,7 +114,7 @@ def test_least_recently_analysed_targets_go_first(
     now = datetime.now(UTC)
     state.analysed_at.update({"t00": now, "t01": now - timedelta(minutes=5),
                               "t02": now - timedelta(minutes=10)})
-    _run(storage, _settings(str(storage.engine.url.render_as_string(False))), state)
+    _run(storage, _settings(storage), state)
     never = [f"t{i:02d}" for i in range(3, TARGETS) if i != 5]
     if storage.dialect == "sqlite":  # one at a time: exactly this order
         assert counter.started == [*never, "t02", "t01", "t00"]
