@@ -17,7 +17,9 @@ while rounds follow each other as fast as the machine goes. CPU is this process'
 Reported after `--warmup` rounds (first polls read texts and capture plans; baselines learn):
 mean CPU ms per poll, per analysis of one target and per heartbeat, and their sum per
 target-hour (60 polls, 60 min / analysis interval analyses, 240 heartbeats shared by the
-targets). `--warmup 0 --rounds 60` measures a target's first hour instead of the steady state.
+targets), and of that sum the cyclic garbage collector's share (tuned as `planwatch run`
+tunes it; `--gc-default` leaves CPython's defaults). `--warmup 0 --rounds 60` measures a
+target's first hour instead of the steady state.
 Run: .venv/bin/python bench/worker_cpu.py [--targets 30] [--profile 40]
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import pstats
 import statistics
@@ -41,7 +44,7 @@ import common
 import psycopg
 
 from planwatch import app as app_module
-from planwatch import clock, logs
+from planwatch import clock, daemon, logs
 from planwatch.app import App
 from planwatch.config.settings import Settings
 from planwatch.devtools import pgcluster
@@ -150,6 +153,23 @@ def settings(storage_url: str, dsns: list[str], interval: int, analysis: int) ->
     })
 
 
+class GcMeter:
+    """CPU seconds the cyclic garbage collector takes, by generation (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.runs = [0, 0, 0]
+        self._t0 = 0.0
+        self.on = False
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.process_time()
+        elif self.on:
+            self.seconds[info["generation"]] += time.process_time() - self._t0
+            self.runs[info["generation"]] += 1
+
+
 class Meter:
     """CPU seconds of this process per kind of job, and an optional profiler around them."""
 
@@ -157,6 +177,7 @@ class Meter:
         self.cpu: dict[str, list[float]] = {"poll": [], "analysis": [], "heartbeat": []}
         self.profiler: cProfile.Profile | None = None
         self.phases: dict[str, float] = {}  # filled by `time_phases`, measured rounds only
+        self.gc = GcMeter()
 
     async def run(self, kind: str, jobs: list[Callable[[], Any]], measured: bool) -> float:
         if measured and self.profiler is not None:
@@ -183,12 +204,15 @@ async def drive(cfg: Settings, databases: list[str], cluster: pgcluster.PgCluste
         app_module.ContextPool = InlineExecutor  # type: ignore[misc,assignment]
     try:
         async with App(cfg) as app:
+            if not args.gc_default:
+                daemon.tune_gc()  # as `planwatch run` does once started
             run = app.scheduler.run_once
             names = [f"collection:{t.name}" for t in cfg.targets]
             for round_ in range(args.warmup + args.rounds):
                 measured = round_ >= args.warmup
                 if round_ == args.warmup:
                     meter.phases.clear()
+                    meter.gc.on = True
                 for _ in range(args.interval // 15):
                     sim.offset += timedelta(seconds=15)
                     await meter.run("heartbeat", [lambda: run("heartbeat")], measured)
@@ -236,9 +260,12 @@ def main() -> None:
                         help="CPU seconds of the main functions over the measured rounds")
     parser.add_argument("--profile-file", help="with --profile: save the pstats here too")
     parser.add_argument("--json", help="save the raw results here")
+    parser.add_argument("--gc-default", action="store_true",
+                        help="leave CPython's garbage collector as it is (the worker tunes it)")
     args = parser.parse_args()
     logs.configure(args.log_level, "json", stream=sys.stderr)
     meter = Meter()
+    gc.callbacks.append(meter.gc)
     if args.phases:
         time_phases(meter.phases)
     if args.profile:
@@ -260,6 +287,8 @@ def main() -> None:
                        args.interval, args.interval * args.analysis_every)
         asyncio.run(drive(cfg, databases, monitored, args, meter, sim))
     result = report(meter, args.targets, args)
+    target_hours = args.rounds * args.interval / 3600 * args.targets
+    result["gc_s_per_target_hour"] = round(sum(meter.gc.seconds) / target_hours, 3)
     print(common.table(list(result), [list(result.values())]))
     print(common.load_line())
     if meter.profiler is not None:

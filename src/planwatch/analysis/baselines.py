@@ -57,6 +57,18 @@ class WindowStats:
     temp_blks_per_call: float
 
 
+def mean_ms(samples: Iterable[QuerySample]) -> float | None:
+    """Σ total / Σ calls of the usable samples (`summarize(...).mean_ms`, the same float sum),
+    None without calls: the effect test of every query's window needs only this."""
+    calls = 0
+    total = 0.0
+    for s in samples:
+        if s.calls > 0 and not s.extras.get("suspect"):
+            calls += s.calls
+            total += s.total_ms
+    return total / calls if calls else None
+
+
 def summarize(samples: Iterable[QuerySample]) -> WindowStats | None:
     """Statistics of the usable samples, or None when there were no calls.
 

@@ -116,10 +116,10 @@ def is_normal(
     baseline: Baseline | None, recent: Sequence[QuerySample], settings: RegressionSettings
 ) -> bool | None:
     """True when the effect condition does not hold; None without calls or baseline."""
-    window = baselines.summarize(recent)
-    if window is None or baseline is None:
+    mean = baselines.mean_ms(recent)
+    if mean is None or baseline is None:
         return None
-    return not _effect(baseline, window.mean_ms, settings)
+    return not _effect(baseline, mean, settings)
 
 
 def evaluate(

@@ -192,3 +192,14 @@ def test_compute_all_without_any_known_plan() -> None:
     columns = _columns([sample(i, 5.0 + i, 10, plan=None) for i in range(4)], (REF,))
     (only,) = baselines.compute_all(columns, window_start=T0, window_end=T0, now=T0)
     assert (only.plan_hash, only.dominant_plan_hash, only.n, only.median_ms) == (None, None, 4, 6.0)
+
+
+def test_mean_ms_is_the_summary_mean_bit_for_bit() -> None:
+    rng = np.random.default_rng(7)
+    window = [sample(i, float(rng.lognormal(0, 2)), int(rng.integers(0, 50)),
+                     suspect=i % 7 == 0) for i in range(40)]
+    stats = baselines.summarize(window)
+    assert stats is not None
+    assert baselines.mean_ms(window) == stats.mean_ms  # the same float sum, not just close
+    assert baselines.mean_ms([sample(0, 5.0, 0), sample(1, 9.0, 3, suspect=True)]) is None
+    assert baselines.mean_ms([]) is None
