@@ -69,6 +69,14 @@ def _restore(deps: JobDeps, collector: Collector, target: str) -> None:
         log.warning("collection.state_unreadable", target=target, error=str(exc))
 
 
+def _poll(deps: JobDeps, collector: Collector, target: str, now: datetime) -> CollectionResult:
+    """The poll in one trip to the thread pool (each trip costs the event loop a hand-over):
+    the stored snapshot if the collector has none, the pending plan requests, the poll."""
+    _restore(deps, collector, target)
+    collector.request_plans(_requests(deps, target))
+    return _collect_exclusively(collector, target, now)
+
+
 def _persist(deps: JobDeps, collector: Collector, result: CollectionResult) -> int | None:
     """Store the poll; None when another worker advanced the target meanwhile (nothing of
     this poll is stored: its interval is that worker's)."""
@@ -76,10 +84,12 @@ def _persist(deps: JobDeps, collector: Collector, result: CollectionResult) -> i
     saved = collector.saved_state() if _shared(deps) else None
     if saved is None:
         written = samples.insert(st, result.samples)
+        targets.set_status(st, result.target, up=True, error=None, at=result.interval_end,
+                           health=result.health)
     else:
         stored = collector_state.store_poll(
             st, result.target, result.samples, measured_from=saved.measured_from,
-            at=saved.at, state=saved.data)
+            at=saved.at, state=saved.data, up_at=result.interval_end, health=result.health)
         if stored is None:
             return None
         written = stored
@@ -90,8 +100,6 @@ def _persist(deps: JobDeps, collector: Collector, result: CollectionResult) -> i
         queries.upsert(st, [p.ref for p in result.plans], result.interval_end)
         plans.upsert(st, result.plans)
     plan_requests.record(st, result.target, result.plan_attempts)
-    targets.set_status(st, result.target, up=True, error=None, at=result.interval_end,
-                       health=result.health)
     return written
 
 
@@ -113,10 +121,8 @@ async def collect(deps: JobDeps, target_name: str, ctx: JobContext) -> JobOutcom
         raise CircuitOpen(target_name, board.retry_in(target_name, now).total_seconds())
     started = time.perf_counter()
     collector = deps.collector(target)
-    await deps.blocking(_restore, deps, collector, target_name)
-    collector.request_plans(await deps.blocking(_requests, deps, target_name))
     try:
-        result = await deps.blocking(_collect_exclusively, collector, target_name, now)
+        result = await deps.blocking(_poll, deps, collector, target_name, now)
     except CollectorError as exc:
         board.record_failure(target_name, utcnow())
         state.up, state.last_error = False, str(exc)

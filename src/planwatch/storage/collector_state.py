@@ -14,8 +14,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from planwatch.model.samples import QuerySample
-from planwatch.storage import _sql, samples
+from planwatch.model.samples import CollectorHealth, QuerySample
+from planwatch.storage import _sql, samples, targets
 from planwatch.storage.engine import Storage
 from planwatch.storage.tables import collector_state as c
 
@@ -29,11 +29,13 @@ def load(st: Storage, target: str) -> bytes | None:
 
 def store_poll(
     st: Storage, target: str, polled: Sequence[QuerySample], *, measured_from: datetime | None,
-    at: datetime, state: bytes,
+    at: datetime, state: bytes, up_at: datetime | None = None,
+    health: CollectorHealth | None = None,
 ) -> int | None:
     """Write the samples and advance the snapshot to `at` (the poll's time, also the row's
     `updated_at`: storage does not read the clock); None (and nothing written) when the
-    stored snapshot is no longer the one taken at `measured_from`."""
+    stored snapshot is no longer the one taken at `measured_from`. With `up_at`, the target's
+    status (up, the poll's `health`) is written in the same transaction."""
     with st.begin() as conn:
         # RETURNING, not rowcount: psycopg under SQLAlchemy 2.1 reports -1 for an INSERT.
         if measured_from is None:
@@ -46,7 +48,10 @@ def store_poll(
                                               "measured_from": measured_from, **values}).first()
         if claimed is None:
             return None  # nothing was written: the claim itself changed no row
-        return samples.write(conn, polled)
+        written = samples.write(conn, polled)
+        if up_at is not None:
+            targets.record_status(conn, target, up=True, error=None, at=up_at, health=health)
+        return written
 
 
 _ADVANCE = (  # built once: every poll runs it (`_sql.bound`)

@@ -75,13 +75,20 @@ def set_status(
 ) -> None:
     """Record the outcome of the latest contact with the target (a success clears the error
     and stores the poll's collector health)."""
+    with st.begin() as conn:
+        record_status(conn, name, up=up, error=error, at=at, fatal=fatal, health=health)
+
+
+def record_status(
+    conn: sa.Connection, name: str, *, up: bool, error: str | None, at: datetime,
+    fatal: bool = False, health: CollectorHealth | None = None,
+) -> None:
+    """`set_status` inside the caller's transaction (a poll's samples and its status)."""
     values: dict[str, Any] = {"up": up, "last_error": error, "status_at": at, "fatal": fatal}
     if up:
         values["last_collected_at"] = at
         values["health"] = _health_json(health) if health else None
-    with st.begin() as conn:
-        stmt = _SET_UP if up else _SET_DOWN
-        done = conn.execute(stmt, {"target_name": name, **_sql.params(values)})
+    done = conn.execute(_SET_UP if up else _SET_DOWN, {"target_name": name, **_sql.params(values)})
     if done.rowcount == 0:
         raise NotFound(f"target {name!r} is not known to storage; sync targets first")
 
