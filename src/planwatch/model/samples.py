@@ -23,7 +23,7 @@ class QueryRef:
     query_id: str
     fingerprint: str = ""
     # Hashed once: analysis looks refs up in dicts ~20,000 times per target and run, and
-    # the generated __hash__ builds a tuple each time (~10% of a worker's CPU).
+    # the generated __hash__ builds a tuple each time.
     _hash: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
