@@ -158,7 +158,6 @@ class GcMeter:
 
     def __init__(self) -> None:
         self.seconds = [0.0, 0.0, 0.0]
-        self.runs = [0, 0, 0]
         self._t0 = 0.0
         self.on = False
 
@@ -167,7 +166,6 @@ class GcMeter:
             self._t0 = time.process_time()
         elif self.on:
             self.seconds[info["generation"]] += time.process_time() - self._t0
-            self.runs[info["generation"]] += 1
 
 
 class Meter:

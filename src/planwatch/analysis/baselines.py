@@ -62,10 +62,9 @@ def mean_ms(samples: Iterable[QuerySample]) -> float | None:
     None without calls: the effect test of every query's window needs only this."""
     calls = 0
     total = 0.0
-    for s in samples:
-        if s.calls > 0 and not s.extras.get("suspect"):
-            calls += s.calls
-            total += s.total_ms
+    for s in usable(samples):
+        calls += s.calls
+        total += s.total_ms
     return total / calls if calls else None
 
 
