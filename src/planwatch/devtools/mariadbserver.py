@@ -146,6 +146,10 @@ class MariaDbServer:
             str(install_bin), "--no-defaults", f"--datadir={self.datadir}",
             "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
             "--innodb-log-file-size=16M", "--innodb-buffer-pool-size=64M",
+            # its own temporary directory, as the server has: the bootstrap's temporary
+            # tables in the shared /tmp were once removed under it ("Unknown table
+            # 'mysql.tmp_user_sys'") while other tests ran
+            f"--tmpdir={self.root}",
         ]
         if self.user:
             args.append(f"--user={self.user}")
