@@ -77,7 +77,7 @@ def _top(values: dict[QueryRef, float], metric: str, settings: HotspotSettings) 
 
 
 def shifts(
-    window: Sequence[QuerySample],
+    by_query: Mapping[QueryRef, Sequence[QuerySample]],
     *,
     known: Mapping[QueryRef, Baseline],
     usable: Collection[QueryRef],
@@ -86,13 +86,16 @@ def shifts(
     min_calls: int,
     min_ratio: float,
 ) -> list[HotspotShift]:
-    """Lasting shifts of database time (module doc), heaviest first. `known` are the
-    baselines of the window's target(s), `usable` the queries whose baseline is usable."""
-    time: dict[QueryRef, float] = defaultdict(float)
-    calls: dict[QueryRef, int] = defaultdict(int)
-    for s in baselines.usable(window):
-        time[s.ref] += s.total_ms
-        calls[s.ref] += s.calls
+    """Lasting shifts of database time (module doc), heaviest first. `by_query` is the
+    window's samples of each query, `known` the baselines of the window's target(s), `usable`
+    the queries whose baseline is usable."""
+    time: dict[QueryRef, float] = {}
+    calls: dict[QueryRef, int] = {}
+    for ref, xs in by_query.items():
+        chosen = baselines.usable(xs)
+        if chosen:
+            time[ref] = sum(s.total_ms for s in chosen)
+            calls[ref] = sum(s.calls for s in chosen)
     before = _baseline_shares(known, lambda b: b.calls * b.mean_ms)
     calls_before = _baseline_shares(known, lambda b: float(b.calls))
     out = []

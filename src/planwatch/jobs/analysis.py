@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from planwatch.alerting import lifecycle
@@ -96,11 +96,10 @@ def _learn(
 
 
 def _newcomers(
-    deps: JobDeps, target: str, window: Sequence[QuerySample], usable: set[QueryRef],
-    now: datetime,
+    deps: JobDeps, target: str, seen: Iterable[QueryRef], usable: set[QueryRef], now: datetime,
 ) -> set[QueryRef]:
     """Queries without a usable baseline that are new to the target, not just to planwatch."""
-    unknown = {s.ref for s in window if s.ref not in usable}
+    unknown = {ref for ref in seen if ref not in usable}
     if not unknown:
         return set()
     since = queries.watched_since(deps.storage, target)
@@ -126,8 +125,8 @@ def analyze_target(deps: JobDeps, target: TargetSettings, now: datetime) -> dict
     asked = plan_evidence.ask(st, evaluation.classified, now)
     samples.hold_out(st, [(r.ref, s.interval_start) for r in evaluation.regressions
                           for s in by_query.get(r.ref, ()) if not s.held_out])
-    shifts = hotspots.shifts(window, known=known, usable=usable,
-                             newcomers=_newcomers(deps, target.name, window, usable, now),
+    shifts = hotspots.shifts(by_query, known=known, usable=usable,
+                             newcomers=_newcomers(deps, target.name, by_query, usable, now),
                              settings=cfg.hotspots, min_calls=reg.min_calls,
                              min_ratio=reg.min_ratio)
     found = [_with_engine_details(r, by_query.get(r.ref, [])) for r in evaluation.regressions]

@@ -7,10 +7,13 @@ names the masked URL and the cause, so callers never see (or log) a password.
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 import structlog
 from alembic import command
@@ -38,6 +41,10 @@ SQLITE_PRAGMAS = (
 _WRITE = "planwatch_write"
 _VERSION_TABLE = "alembic_version"  # Alembic's default; migrations/env.py keeps it
 _VERSIONS = sa.select(sa.column("version_num", sa.String)).select_from(sa.table(_VERSION_TABLE))
+PING_AFTER_IDLE_S = 10.0
+"""A pooled connection idle this long is pinged before it is used again (a storage restart
+or an idle timeout may have closed it). One in constant use is not: at fleet scale
+`pool_pre_ping`'s round trip on every checkout cost ~3 % of a worker's CPU."""
 _MIGRATION_LOCK = 0x706C616E  # "plan": advisory lock id serializing migrations on PostgreSQL
 
 
@@ -62,6 +69,7 @@ class Storage:
             engine = sa.create_engine(parsed, **_engine_options(parsed, pool_size))
         except (exc.SQLAlchemyError, ImportError) as e:
             raise StorageError(f"storage {safe}: cannot create engine: {redact(str(e))}") from None
+        _ping_when_idle(engine)
         if parsed.get_backend_name() == "sqlite":
             _prepare_sqlite(engine, parsed)
         return cls(engine, password=parsed.password)
@@ -138,7 +146,7 @@ def alembic_config() -> Config:
 
 def _engine_options(url: sa.URL, pool_size: int) -> dict[str, Any]:
     backend = url.get_backend_name()
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {"json_deserializer": _json_loads}
     if backend == "sqlite":
         options["connect_args"] = {"timeout": 15, "check_same_thread": False}
         if _sqlite_path(url) is not None:
@@ -151,6 +159,35 @@ def _engine_options(url: sa.URL, pool_size: int) -> dict[str, Any]:
             if k not in url.query
         }
     return options
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """JSON columns as Python values: orjson (~8x faster on the samples' extras, which an
+    analysis reads by the thousand); the stdlib for what orjson refuses (infinities, lone
+    surrogates)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """`pool_pre_ping` for connections idle `PING_AFTER_IDLE_S` or more: a dead one is
+    replaced (the pool retries the checkout on `DisconnectionError`)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as e:
+            raise exc.DisconnectionError(f"storage connection lost while idle: {e}") from e
 
 
 def _sqlite_path(url: sa.URL) -> Path | None:

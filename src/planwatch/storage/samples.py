@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
@@ -106,7 +106,9 @@ def _upsert_json(conn: sa.Connection, columns: list[list[Any]]) -> None:
     """The rows as one JSON document that the server unpacks (`json_to_recordset`): one
     statement and one parameter instead of an executemany of a dozen parameters per row,
     which cost the worker more CPU than anything else in a poll. Each time is formatted
-    once (a batch shares its interval times); floats keep every digit (`repr`)."""
+    once (a batch shares its interval times); floats keep every digit (shortest round trip,
+    as `repr`). orjson: the stdlib encoder took ~0.7 ms of a 200-row poll, orjson ~0.05, and
+    it writes a NaN as null where json.dumps writes `NaN`, which PostgreSQL refuses."""
     times: dict[datetime, str] = {}
 
     def iso(at: datetime) -> str:
@@ -118,7 +120,8 @@ def _upsert_json(conn: sa.Connection, columns: list[list[Any]]) -> None:
     pks, starts, ends, *values = columns
     rows = [dict(zip(_COLUMNS, row, strict=True)) for row in zip(
         pks, [iso(at) for at in starts], [iso(at) for at in ends], *values, strict=True)]
-    conn.execute(_json_upsert(), {"rows": json.dumps(rows, separators=(",", ":"))})
+    payload = orjson.dumps(rows, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    conn.execute(_json_upsert(), {"rows": payload.decode()})
 
 
 @functools.cache
@@ -138,7 +141,7 @@ def _json_upsert() -> postgresql.Insert:
 
 def window(st: Storage, target: str, since: datetime, until: datetime) -> list[QuerySample]:
     """The target's samples whose interval ends in (since, until], grouped by query."""
-    stmt = _select(since, until).where(q.c.target == target)
+    stmt = _select(since, until, st.dialect).where(q.c.target == target)
     with st.connect() as conn:
         return _from_rows(conn.execute(stmt).all())
 
@@ -149,7 +152,7 @@ def for_query(st: Storage, ref: QueryRef, since: datetime, until: datetime) -> l
     pks = lineage.history_pks(st, ref)
     if not pks:
         return []
-    stmt = _select(since, until).where(s.c.query_pk.in_(pks))
+    stmt = _select(since, until, st.dialect).where(s.c.query_pk.in_(pks))
     with st.connect() as conn:
         found = _from_rows(conn.execute(stmt).all())
     found.sort(key=lambda x: x.interval_start)
@@ -182,11 +185,11 @@ def latest_interval_end(st: Storage, target: str) -> datetime | None:
         return value
 
 
-def _select(since: datetime, until: datetime) -> sa.Select[Any]:
+def _select(since: datetime, until: datetime, dialect: str) -> sa.Select[Any]:
     """The columns `_from_rows` unpacks; the times raw (converted once per distinct value)."""
     return (
-        sa.select(s.c.query_pk, sa.type_coerce(s.c.interval_start, _RAW_TIME),
-                  sa.type_coerce(s.c.interval_end, _RAW_TIME), s.c.calls, s.c.total_ms,
+        sa.select(s.c.query_pk, _raw_time(s.c.interval_start, dialect),
+                  _raw_time(s.c.interval_end, dialect), s.c.calls, s.c.total_ms,
                   s.c.rows, s.c.blks_hit, s.c.blks_read, s.c.blks_temp, s.c.plan_hash,
                   s.c.extras, s.c.held_out, q.c.target, q.c.database, q.c.query_id,
                   q.c.fingerprint)
@@ -196,6 +199,23 @@ def _select(since: datetime, until: datetime) -> sa.Select[Any]:
     )
 
 
+def _raw_time(column: sa.Column[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """A time column as the driver gives it, or on PostgreSQL as microseconds since the
+    epoch: an analysis window holds ~6,000 times, and psycopg parsing a timestamptz cost
+    ~1.2 us where an integer costs ~0.05 (`_utc` converts each distinct value once)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.extract("epoch", column) * sa.literal_column("1000000"), sa.BigInteger)
+    return sa.type_coerce(column, _RAW_TIME)
+
+
+def _utc(raw: int | datetime) -> datetime:
+    """A `_raw_time` value as an aware UTC datetime."""
+    if isinstance(raw, int):
+        return _EPOCH + timedelta(microseconds=raw)
+    return from_db(raw)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RAW_TIME = sa.DateTime(timezone=True)
 
 
@@ -204,7 +224,7 @@ def _from_rows(rows: Sequence[Any]) -> list[QuerySample]:
     interval times and one ref per query: each time is converted once, and each query gets
     one QueryRef object (grouping by ref then hits on identity instead of comparing)."""
     refs: dict[int, QueryRef] = {}
-    times: dict[datetime, datetime] = {}
+    times: dict[int | datetime, datetime] = {}
     out = []
     for (pk, start, end, calls, total_ms, nrows, hit, read, temp, plan_hash, extras, held,
          target, database, query_id, fingerprint) in rows:
@@ -213,10 +233,10 @@ def _from_rows(rows: Sequence[Any]) -> list[QuerySample]:
             ref = refs[pk] = QueryRef(target, database, query_id, fingerprint)
         start_utc = times.get(start)
         if start_utc is None:
-            start_utc = times[start] = from_db(start)
+            start_utc = times[start] = _utc(start)
         end_utc = times.get(end)
         if end_utc is None:
-            end_utc = times[end] = from_db(end)
+            end_utc = times[end] = _utc(end)
         out.append(QuerySample(ref=ref, interval_start=start_utc, interval_end=end_utc,
                                calls=calls, total_ms=total_ms, rows=nrows, blks_hit=hit,
                                blks_read=read, blks_temp=temp, plan_hash=plan_hash,

@@ -14,6 +14,7 @@ from planwatch.config import loader
 from planwatch.devtools.pgcluster import PgCluster
 from planwatch.errors import StorageError
 from planwatch.model.jobs import JobRun, JobStatus
+from planwatch.storage import engine as engine_module
 from planwatch.storage import job_runs
 from planwatch.storage.engine import Storage
 
@@ -109,6 +110,20 @@ def test_datetimes_come_back_as_aware_utc(storage: Storage) -> None:
     assert back.scheduled_at == T0.replace(microsecond=123456)
 
 
+def test_json_columns_read_back_what_was_written(storage: Storage) -> None:
+    """JSON columns are read with orjson, and with the stdlib where orjson refuses a document
+    (SQLite keeps the stdlib's `Infinity`, a lone surrogate survives)."""
+    data: dict[str, object] = {"n": 2**63 - 1, "x": 0.1 + 0.2, "s": "d\u00e9j\u00e0",
+                               "nested": {"a": [1, None]}}
+    if storage.dialect == "sqlite":  # PostgreSQL refuses both in JSON
+        data |= {"inf": float("inf"), "lone": "\ud800"}
+    run = JobRun(None, "heartbeat", "heartbeat", "w1", JobStatus.RUNNING, T0, started_at=T0,
+                 data=data)
+    job_runs.start(storage, run)
+    [back] = job_runs.recent(storage)
+    assert back.data == data
+
+
 def test_errors_inside_a_transaction_become_storage_errors(storage: Storage) -> None:
     with pytest.raises(StorageError), storage.begin() as conn:
         conn.exec_driver_sql("SELECT * FROM no_such_table")
@@ -128,3 +143,38 @@ def test_schema_probe_logs_nothing(
         assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
     finally:
         fresh.close()
+
+
+def _kill_pooled_session(st: Storage, pg_cluster: PgCluster) -> None:
+    """Terminate the server session behind the (single) pooled connection, as a storage
+    restart or an idle timeout would."""
+    with st.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    pg_cluster.psql(f"SELECT pg_terminate_backend({pid})")
+
+
+def test_an_idle_pooled_connection_that_died_is_replaced_before_use(
+    pg_cluster: PgCluster, pg_database: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    st = Storage.open(pg_cluster.url(pg_database), pool_size=1)
+    try:
+        monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
+        _kill_pooled_session(st, pg_cluster)
+        st.ping()  # pinged at checkout, found dead, replaced: the caller sees nothing
+    finally:
+        st.close()
+
+
+def test_a_busy_pooled_connection_is_not_pinged_and_a_dead_one_fails_once(
+    pg_cluster: PgCluster, pg_database: str,
+) -> None:
+    """Used again within PING_AFTER_IDLE_S: no ping round trip. Had its session died in that
+    time, one use fails as a StorageError and the pool starts afresh for the next one."""
+    st = Storage.open(pg_cluster.url(pg_database), pool_size=1)
+    try:
+        _kill_pooled_session(st, pg_cluster)
+        with pytest.raises(StorageError, match=r"terminat|closed"):
+            st.ping()
+        st.ping()
+    finally:
+        st.close()

@@ -115,6 +115,22 @@ def test_sample_round_trip_and_window_bounds(storage: Storage) -> None:
     assert samples.latest_interval_end(storage, "nobody") is None
 
 
+def test_window_times_keep_every_microsecond(storage: Storage) -> None:
+    """PostgreSQL hands the window's times over as microseconds since the epoch: every time
+    comes back exact, whatever its microseconds, across years and before 1970 too."""
+    starts = [datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+              datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=UTC),
+              datetime(2038, 1, 19, 3, 14, 7, 999_999, tzinfo=UTC),
+              datetime(2099, 12, 31, 23, 59, 58, 500_000, tzinfo=UTC)]
+    batch = [QuerySample(A, at, at + timedelta(microseconds=i * 7 + 1), 1, 1.0)
+             for i, at in enumerate(starts)]
+    samples.insert(storage, batch)
+    back = samples.window(storage, "pg1", starts[0] - STEP, starts[-1] + STEP)
+    assert [(x.interval_start, x.interval_end) for x in back] == [
+        (x.interval_start, x.interval_end) for x in batch]
+    assert all(x.interval_start.tzinfo is UTC for x in back)
+
+
 def test_columns_are_grouped_by_query(storage: Storage) -> None:
     batch = [sample(B, i, calls=i + 1, total_ms=2.0 * (i + 1), plan="pb") for i in range(3)]
     batch += [sample(A, i, calls=10, total_ms=100.0, plan=None) for i in (2, 0, 1)]

@@ -84,7 +84,10 @@ KNOWN = {A: base(A, 300, 1.0), B: base(B, 6700, 1.0), C: base(C, 3000, 1.0)}
 
 def shifts(window: list[QuerySample], newcomers: set[QueryRef] = frozenset()) -> list[
         tuple[str, float, float, bool]]:
-    found = hotspots.shifts(window, known=KNOWN, usable=set(KNOWN), newcomers=newcomers,
+    by_query: dict[QueryRef, list[QuerySample]] = {}
+    for x in window:
+        by_query.setdefault(x.ref, []).append(x)
+    found = hotspots.shifts(by_query, known=KNOWN, usable=set(KNOWN), newcomers=newcomers,
                             settings=HotspotSettings(), min_calls=10, min_ratio=2.0)
     return [(h.ref.query_id, round(h.share, 2), round(h.baseline_share, 2), h.new_query)
             for h in found]
