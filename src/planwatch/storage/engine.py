@@ -92,7 +92,17 @@ class Storage:
             yield conn
 
     def ping(self) -> None:
-        """Raise `StorageError` unless the storage database answers."""
+        """Raise `StorageError` unless the storage database answers. A pooled connection that
+        died while in use (only idle ones are pinged at checkout) is retried once on a fresh
+        one, so the error says why storage is unreachable now, not that a session ended."""
+        try:
+            self._select_one()
+        except StorageError as e:
+            if not getattr(e.__cause__, "connection_invalidated", False):
+                raise
+            self._select_one()
+
+    def _select_one(self) -> None:
         with self.connect() as conn:
             conn.exec_driver_sql("SELECT 1").scalar_one()
 

@@ -173,8 +173,23 @@ def test_a_busy_pooled_connection_is_not_pinged_and_a_dead_one_fails_once(
     st = Storage.open(pg_cluster.url(pg_database), pool_size=1)
     try:
         _kill_pooled_session(st, pg_cluster)
-        with pytest.raises(StorageError, match=r"terminat|closed"):
-            st.ping()
+        with pytest.raises(StorageError, match=r"terminat|closed"), st.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
         st.ping()
+    finally:
+        st.close()
+
+
+def test_the_health_ping_reports_why_storage_is_unreachable_now(
+    pg_cluster: PgCluster, pg_database: str,
+) -> None:
+    """The readiness probe's ping retries a pooled connection found dead once: with the
+    database gone it says so, not that its old session was terminated."""
+    st = Storage.open(pg_cluster.url(pg_database), pool_size=1)
+    try:
+        st.ping()
+        pg_cluster.psql(f"DROP DATABASE {pg_database} WITH (FORCE)")
+        with pytest.raises(StorageError, match=f'database "{pg_database}" does not exist'):
+            st.ping()
     finally:
         st.close()
