@@ -23,7 +23,7 @@ from planwatch.model.samples import QueryRef, QuerySample, SampleColumns
 
 def usable(samples: Iterable[QuerySample]) -> list[QuerySample]:
     """Samples that carry evidence: at least one call and not flagged suspect."""
-    return [s for s in samples if s.calls > 0 and not s.extras.get("suspect")]
+    return [s for s in samples if s.calls > 0 and not (s.extras and s.extras.get("suspect"))]
 
 
 def dominant_plan(samples: Iterable[QuerySample]) -> str | None:

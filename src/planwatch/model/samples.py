@@ -33,6 +33,17 @@ class QueryRef:
     def __hash__(self) -> int:
         return self._hash
 
+    def __eq__(self, other: object) -> bool:
+        """Field by field, the stored hash first (the generated __eq__ builds two tuples;
+        analysis compares the refs of its window with those of the stored baselines)."""
+        if self is other:
+            return True
+        if other.__class__ is not QueryRef:
+            return NotImplemented
+        return (self._hash == other._hash and self.query_id == other.query_id
+                and self.database == other.database and self.target == other.target
+                and self.fingerprint == other.fingerprint)
+
     def __reduce__(self) -> tuple[type[QueryRef], tuple[str, str, str, str]]:
         """Pickled by its fields: a str hash differs between processes."""
         return QueryRef, (self.target, self.database, self.query_id, self.fingerprint)

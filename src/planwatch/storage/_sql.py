@@ -1,8 +1,9 @@
-"""Small SQL helpers shared by the aggregate modules: upserts and chunked IN lists."""
+"""Small SQL helpers shared by the aggregate modules: upserts, chunked IN lists, raw times."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from planwatch.errors import StorageError
+from planwatch.storage.tables import from_db
 
 T = TypeVar("T")
 
@@ -99,6 +101,34 @@ def _bound(dialect: sa.Dialect, col_type: Any, column: Sequence[Any]) -> Sequenc
             once[key] = process(value)
         out.append(once[key])
     return out
+
+
+RAW_TIME = sa.DateTime(timezone=True)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def raw_time(column: sa.Column[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """A time column as the driver gives it, or on PostgreSQL as microseconds since the
+    epoch: an analysis reads ~6,000 times per target, and psycopg parsing a timestamptz cost
+    ~1.2 us where an integer costs ~0.05 (`TimesFromRaw` converts each distinct value once)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.extract("epoch", column) * sa.literal_column("1000000"), sa.BigInteger)
+    return sa.type_coerce(column, RAW_TIME)
+
+
+class TimesFromRaw:
+    """`raw_time` values as aware UTC datetimes, each distinct value converted once (the rows
+    of one read share a few interval and computation times)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int | datetime, datetime] = {}
+
+    def __call__(self, raw: int | datetime) -> datetime:
+        found = self._seen.get(raw)
+        if found is None:
+            found = self._seen[raw] = (_EPOCH + timedelta(microseconds=raw)
+                                       if isinstance(raw, int) else from_db(raw))
+        return found
 
 
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -72,43 +72,40 @@ def _row(query_pk: int, x: Baseline) -> dict[str, Any]:
 
 def load(st: Storage, target: str | None = None) -> dict[QueryRef, Baseline]:
     """The all-plans baseline of every query (of one target, or of all)."""
-    stmt = _select().where(b.c.plan_hash == _ALL_PLANS)
+    stmt = _select(st.dialect).where(b.c.plan_hash == _ALL_PLANS)
     if target is not None:
         stmt = stmt.where(q.c.target == target)
     with st.connect() as conn:
-        found = [_from_row(r) for r in conn.execute(stmt)]
+        found = _from_rows(conn.execute(stmt))
     return {x.ref: x for x in found}
 
 
 def for_query(st: Storage, ref: QueryRef) -> list[Baseline]:
     """The query's all-plans baseline first, then one per plan."""
-    stmt = _select().where(*queries.match(ref)).order_by(b.c.plan_hash)
+    stmt = _select(st.dialect).where(*queries.match(ref)).order_by(b.c.plan_hash)
     with st.connect() as conn:
-        return [_from_row(r) for r in conn.execute(stmt)]
+        return _from_rows(conn.execute(stmt))
 
 
-def _select() -> sa.Select[Any]:
-    return sa.select(b, q.c.target, q.c.database, q.c.query_id, q.c.fingerprint).join(
-        q, q.c.id == b.c.query_pk
-    )
+def _select(dialect: str) -> sa.Select[Any]:
+    """The columns `_from_rows` unpacks, the times raw: every analysis loads its target's
+    baselines, which share a few window and computation times."""
+    return sa.select(
+        q.c.target, q.c.database, q.c.query_id, q.c.fingerprint, b.c.plan_hash,
+        _sql.raw_time(b.c.window_start, dialect), _sql.raw_time(b.c.window_end, dialect),
+        b.c.n, b.c.calls, b.c.median_ms, b.c.p95_ms, b.c.mad_ms, b.c.mean_ms, b.c.stddev_ms,
+        _sql.raw_time(b.c.computed_at, dialect), b.c.dominant_plan_hash, b.c.rows_per_call,
+        b.c.blks_per_call, b.c.temp_blks_per_call,
+    ).join(q, q.c.id == b.c.query_pk)
 
 
-def _from_row(row: Any) -> Baseline:
-    return Baseline(
-        ref=queries.ref_from_row(row),
-        plan_hash=row.plan_hash or None,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        n=row.n,
-        calls=row.calls,
-        median_ms=row.median_ms,
-        p95_ms=row.p95_ms,
-        mad_ms=row.mad_ms,
-        mean_ms=row.mean_ms,
-        stddev_ms=row.stddev_ms,
-        computed_at=row.computed_at,
-        dominant_plan_hash=row.dominant_plan_hash,
-        rows_per_call=row.rows_per_call,
-        blks_per_call=row.blks_per_call,
-        temp_blks_per_call=row.temp_blks_per_call,
-    )
+def _from_rows(rows: Iterable[Any]) -> list[Baseline]:
+    utc = _sql.TimesFromRaw()
+    return [
+        Baseline(QueryRef(target, database, query_id, fingerprint), plan_hash or None,
+                 utc(start), utc(end), n, calls, median, p95, mad, mean, stddev, utc(computed),
+                 dominant, rows_per_call, blks_per_call, temp_per_call)
+        for (target, database, query_id, fingerprint, plan_hash, start, end, n, calls, median,
+             p95, mad, mean, stddev, computed, dominant, rows_per_call, blks_per_call,
+             temp_per_call) in rows
+    ]

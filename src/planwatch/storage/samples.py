@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from planwatch.model.samples import QueryRef, QuerySample, SampleColumns
 from planwatch.storage import _sql, lineage, queries
-from planwatch.storage.engine import Storage
-from planwatch.storage.tables import UTCDateTime, from_db, to_db
+from planwatch.storage.engine import Storage, json_loads
+from planwatch.storage.tables import UTCDateTime, to_db
 from planwatch.storage.tables import queries as q
 from planwatch.storage.tables import query_samples as s
 
@@ -127,7 +127,7 @@ def _upsert_json(conn: sa.Connection, columns: list[list[Any]]) -> None:
 @functools.cache
 def _json_upsert() -> postgresql.Insert:
     """INSERT .. SELECT FROM json_to_recordset(:rows) .. ON CONFLICT DO UPDATE, built once."""
-    types: dict[str, Any] = {"interval_start": _RAW_TIME, "interval_end": _RAW_TIME,
+    types: dict[str, Any] = {"interval_start": _sql.RAW_TIME, "interval_end": _sql.RAW_TIME,
                              "extras": postgresql.JSONB}
     found = sa.func.json_to_recordset(sa.cast(sa.bindparam("rows", type_=sa.Text),
                                               postgresql.JSON)).table_valued(
@@ -143,7 +143,7 @@ def window(st: Storage, target: str, since: datetime, until: datetime) -> list[Q
     """The target's samples whose interval ends in (since, until], grouped by query."""
     stmt = _select(since, until, st.dialect).where(q.c.target == target)
     with st.connect() as conn:
-        return _from_rows(conn.execute(stmt).all())
+        return _from_rows(conn, conn.execute(stmt).all())
 
 
 def for_query(st: Storage, ref: QueryRef, since: datetime, until: datetime) -> list[QuerySample]:
@@ -154,7 +154,7 @@ def for_query(st: Storage, ref: QueryRef, since: datetime, until: datetime) -> l
         return []
     stmt = _select(since, until, st.dialect).where(s.c.query_pk.in_(pks))
     with st.connect() as conn:
-        found = _from_rows(conn.execute(stmt).all())
+        found = _from_rows(conn, conn.execute(stmt).all())
     found.sort(key=lambda x: x.interval_start)
     return [x if x.ref == ref else dataclasses.replace(x, ref=ref) for x in found]
 
@@ -186,61 +186,43 @@ def latest_interval_end(st: Storage, target: str) -> datetime | None:
 
 
 def _select(since: datetime, until: datetime, dialect: str) -> sa.Select[Any]:
-    """The columns `_from_rows` unpacks; the times raw (converted once per distinct value)."""
+    """The columns `_from_rows` unpacks: the times raw (converted once per distinct value),
+    extras as text (most are `{}`, not worth a JSON parse each) and no query columns (the
+    same ~200 refs repeated on thousands of rows: `_from_rows` reads them once per query)."""
     return (
-        sa.select(s.c.query_pk, _raw_time(s.c.interval_start, dialect),
-                  _raw_time(s.c.interval_end, dialect), s.c.calls, s.c.total_ms,
+        sa.select(s.c.query_pk, _sql.raw_time(s.c.interval_start, dialect),
+                  _sql.raw_time(s.c.interval_end, dialect), s.c.calls, s.c.total_ms,
                   s.c.rows, s.c.blks_hit, s.c.blks_read, s.c.blks_temp, s.c.plan_hash,
-                  s.c.extras, s.c.held_out, q.c.target, q.c.database, q.c.query_id,
-                  q.c.fingerprint)
+                  sa.cast(s.c.extras, sa.Text), s.c.held_out)
         .join(q, q.c.id == s.c.query_pk)
         .where(s.c.interval_end > since, s.c.interval_end <= until)
         .order_by(s.c.query_pk, s.c.interval_start)
     )
 
 
-def _raw_time(column: sa.Column[Any], dialect: str) -> sa.ColumnElement[Any]:
-    """A time column as the driver gives it, or on PostgreSQL as microseconds since the
-    epoch: an analysis window holds ~6,000 times, and psycopg parsing a timestamptz cost
-    ~1.2 us where an integer costs ~0.05 (`_utc` converts each distinct value once)."""
-    if dialect == "postgresql":
-        return sa.cast(sa.extract("epoch", column) * sa.literal_column("1000000"), sa.BigInteger)
-    return sa.type_coerce(column, _RAW_TIME)
-
-
-def _utc(raw: int | datetime) -> datetime:
-    """A `_raw_time` value as an aware UTC datetime."""
-    if isinstance(raw, int):
-        return _EPOCH + timedelta(microseconds=raw)
-    return from_db(raw)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_RAW_TIME = sa.DateTime(timezone=True)
-
-
-def _from_rows(rows: Sequence[Any]) -> list[QuerySample]:
+def _from_rows(conn: sa.Connection, rows: Sequence[Any]) -> list[QuerySample]:
     """Samples of `_select` rows. An analysis reads thousands per target, which share a few
     interval times and one ref per query: each time is converted once, and each query gets
     one QueryRef object (grouping by ref then hits on identity instead of comparing)."""
-    refs: dict[int, QueryRef] = {}
-    times: dict[int | datetime, datetime] = {}
+    refs = _refs_by_pk(conn, {row[0] for row in rows})
+    utc = _sql.TimesFromRaw()
     out = []
-    for (pk, start, end, calls, total_ms, nrows, hit, read, temp, plan_hash, extras, held,
-         target, database, query_id, fingerprint) in rows:
-        ref = refs.get(pk)
-        if ref is None:
-            ref = refs[pk] = QueryRef(target, database, query_id, fingerprint)
-        start_utc = times.get(start)
-        if start_utc is None:
-            start_utc = times[start] = _utc(start)
-        end_utc = times.get(end)
-        if end_utc is None:
-            end_utc = times[end] = _utc(end)
-        out.append(QuerySample(ref=ref, interval_start=start_utc, interval_end=end_utc,
-                               calls=calls, total_ms=total_ms, rows=nrows, blks_hit=hit,
-                               blks_read=read, blks_temp=temp, plan_hash=plan_hash,
-                               extras=extras or {}, held_out=bool(held)))
+    for (pk, start, end, calls, total_ms, nrows, hit, read, temp, plan_hash, extras,
+         held) in rows:
+        out.append(QuerySample(refs[pk], utc(start), utc(end), calls, total_ms, nrows, hit, read,
+                               temp, plan_hash,
+                               {} if extras is None or extras == "{}" else json_loads(extras),
+                               bool(held)))
+    return out
+
+
+def _refs_by_pk(conn: sa.Connection, pks: Collection[int]) -> dict[int, QueryRef]:
+    """The QueryRef of each of these query rows."""
+    out: dict[int, QueryRef] = {}
+    for chunk in _sql.chunks(sorted(pks)):
+        stmt = sa.select(q.c.id, q.c.target, q.c.database, q.c.query_id, q.c.fingerprint).where(
+            q.c.id.in_(chunk))
+        out.update((pk, QueryRef(*key)) for pk, *key in conn.execute(stmt))
     return out
 
 

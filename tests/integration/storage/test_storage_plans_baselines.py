@@ -77,3 +77,18 @@ def test_baselines_replace_load_and_per_plan(storage: Storage) -> None:
     assert baselines.load(storage, "pg1") == loaded
     assert baselines.load(storage, "pg2") == {}
     assert baselines.for_query(storage, A) == [newer, baseline(A, "h1", 0.9)]
+
+
+def test_baseline_times_come_back_exact_and_utc(storage: Storage) -> None:
+    """Baselines are read with their times raw (PostgreSQL: epoch microseconds): every field
+    comes back equal, the times aware UTC to the microsecond, before 1970 too."""
+    odd = replace(baseline(A, None, 1.0),
+                  window_start=datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+                  window_end=datetime(2038, 1, 19, 3, 14, 7, 1, tzinfo=UTC),
+                  computed_at=datetime(2026, 3, 1, 12, 0, 0, 123_456, tzinfo=UTC),
+                  dominant_plan_hash=None)
+    baselines.replace(storage, [odd, baseline(B, None, 3)])
+    loaded = baselines.load(storage, "pg1")
+    assert loaded == {A: odd, B: baseline(B, None, 3)}
+    assert all(t.tzinfo is UTC for x in loaded.values()
+               for t in (x.window_start, x.window_end, x.computed_at))

@@ -131,6 +131,28 @@ def test_window_times_keep_every_microsecond(storage: Storage) -> None:
     assert all(x.interval_start.tzinfo is UTC for x in back)
 
 
+def test_window_reads_each_samples_ref_and_extras(storage: Storage) -> None:
+    """The window reads extras as text (parsing only non-empty documents) and each query's
+    ref once: every sample comes back equal, with its own query's ref and extras."""
+    renamed = QueryRef("pg1", "shop", "303", "fp-é")
+    batch = [
+        sample(A, 0), sample(B, 0), sample(renamed, 0),
+        QuerySample(A, T0 + STEP, T0 + 2 * STEP, 3, 1.5, extras={"suspect": "reset"}),
+        QuerySample(B, T0 + STEP, T0 + 2 * STEP, 3, 1.5,
+                    extras={"plan_observed": True, "waits": {"IO": 2, "Lock": 0.5}, "s": "{}"}),
+    ]
+    samples.insert(storage, batch)
+    back = samples.window(storage, "pg1", T0, T0 + 2 * STEP)
+    key = {(x.ref, x.interval_start): x for x in batch}
+    assert len(back) == len(batch)
+    for x in back:
+        assert x == key[(x.ref, x.interval_start)]
+        assert x.extras == key[(x.ref, x.interval_start)].extras
+    assert {x.ref.fingerprint for x in back if x.ref.query_id == "303"} == {"fp-é"}
+    by_query = {x.ref.query_id: x.ref for x in back}
+    assert all(x.ref is by_query[x.ref.query_id] for x in back)  # one object per query
+
+
 def test_columns_are_grouped_by_query(storage: Storage) -> None:
     batch = [sample(B, i, calls=i + 1, total_ms=2.0 * (i + 1), plan="pb") for i in range(3)]
     batch += [sample(A, i, calls=10, total_ms=100.0, plan=None) for i in (2, 0, 1)]
