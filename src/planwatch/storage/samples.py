@@ -220,9 +220,7 @@ def _refs_by_pk(conn: sa.Connection, pks: Collection[int]) -> dict[int, QueryRef
     """The QueryRef of each of these query rows."""
     out: dict[int, QueryRef] = {}
     for chunk in _sql.chunks(sorted(pks)):
-        stmt = sa.select(q.c.id, q.c.target, q.c.database, q.c.query_id, q.c.fingerprint).where(
-            q.c.id.in_(chunk))
-        out.update((pk, QueryRef(*key)) for pk, *key in conn.execute(stmt))
+        out.update(_refs(conn, q.c.id.in_(chunk)))
     return out
 
 
@@ -297,7 +295,8 @@ def columns(
                 raise ValueError("query_ids needs a target")
             stmt = stmt.where(queries.among(conn, q.c.query_id, sorted(query_ids)))
         n, pks, calls, micros, nrows, blks, temp, plans = conn.execute(stmt).one()
-        refs = _refs(conn, target) if n else {}
+        mine = () if target is None else (q.c.target == target,)
+        refs = _refs(conn, *mine) if n else {}
     if not n:
         empty = np.zeros(0, dtype=np.int64)
         return SampleColumns((), empty, empty, np.zeros(0), empty, empty, empty, [])
@@ -375,8 +374,7 @@ def _plan_hashes(text: str, order: Any) -> list[str | None]:
     return reordered
 
 
-def _refs(conn: sa.Connection, target: str | None) -> dict[int, QueryRef]:
+def _refs(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> dict[int, QueryRef]:
+    """The QueryRef of each query row that matches `where`, by its id."""
     stmt = sa.select(q.c.id, q.c.target, q.c.database, q.c.query_id, q.c.fingerprint)
-    if target is not None:
-        stmt = stmt.where(q.c.target == target)
-    return {r.id: queries.ref_from_row(r) for r in conn.execute(stmt)}
+    return {pk: QueryRef(*key) for pk, *key in conn.execute(stmt.where(*where))}
